@@ -51,7 +51,8 @@ step() {  # step NAME CHECK_CMD RUN_FUNC
   echo "== [done] $name in $(( $(date +%s) - t0 ))s"
 }
 P() { "$VENV/bin/python" "$@"; }
-PIP() { "$VENV/bin/python" -m pip -q "$@"; }
+# pip's config on some machines names local index folders that may be absent: hide that noise
+PIP() { "$VENV/bin/python" -m pip -q "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
 
 mk_venv() {
   "$PY" -m venv "$VENV" || { echo "setup.sh: '$PY -m venv' failed; install python3-venv" >&2; exit 3; }
@@ -159,9 +160,9 @@ CMAKE
 fi
 
 self_inst() { PIP install --no-deps --no-build-isolation -e "$REPO"; }
-step "rnnt-kd (editable)" "P -c 'import rnnt_kd, os, sys; sys.exit(os.path.dirname(os.path.dirname(rnnt_kd.__file__)) != \"$REPO\")'" self_inst
+step "rnnt-kd (editable)" "cd / && P -c 'import rnnt_kd, os, sys; sys.exit(os.path.dirname(os.path.dirname(rnnt_kd.__file__)) != \"$REPO\")'" self_inst
 
-if [ ${#TIMES[@]} -gt 0 ] && [ "$QUIET" = 0 ] || printf '%s\n' "${TIMES[@]}" | grep -qv skipped; then
+if [ "$QUIET" = 0 ] || printf '%s\n' "${TIMES[@]}" | grep -qv skipped; then
   echo "== setup summary (torch $TORCH_VER, k2=$HAVE_K2)"
   printf '   %s\n' "${TIMES[@]}"
   echo "   total $(( $(date +%s) - T_ALL ))s, venv $(du -sh "$VENV" 2>/dev/null | cut -f1)"

@@ -1,0 +1,105 @@
+"""The one filterbank definition: lhotse ``Fbank`` for training, kaldifeat for transcription.
+
+Training features are lhotse's ``Fbank`` (its own torch port of Kaldi's ``compute-fbank-feats``:
+no torchaudio needed, deterministic with dither 0, and the extractor icefall's recipes store).
+Transcription of raw audio uses kaldifeat (Kaldi's C++ fbank in libtorch, what icefall's
+``pretrained.py`` uses) with options set field by field to lhotse's ``FbankConfig`` below, so a
+model sees the same features in both places (``tests/test_data.py`` checks the difference).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Sequence, Union
+
+import numpy as np
+import torch
+from lhotse import Fbank, FbankConfig
+
+NUM_MEL_BINS = 80
+SAMPLE_RATE = 16000
+Pathlike = Union[str, Path]
+
+
+def fbank_config(sample_rate: int = SAMPLE_RATE) -> FbankConfig:
+    """80-dim log-mel fbank, 25 ms / 10 ms frames, dither 0 (deterministic), snip_edges False."""
+    return FbankConfig(sampling_rate=sample_rate, num_mel_bins=NUM_MEL_BINS, dither=0.0)
+
+
+def make_fbank(sample_rate: int = SAMPLE_RATE) -> Fbank:
+    """The lhotse extractor used to compute training features."""
+    return Fbank(fbank_config(sample_rate))
+
+
+def _import_kaldifeat():
+    try:
+        import kaldifeat  # type: ignore
+    except ImportError as e:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            "kaldifeat is required to compute features from raw audio; install it with "
+            "local/setup.sh (it builds kaldifeat against your torch) or `pip install kaldifeat`"
+        ) from e
+    return kaldifeat
+
+
+def kaldifeat_options(sample_rate: int = SAMPLE_RATE, device: Union[str, torch.device] = "cpu"):
+    """``kaldifeat.FbankOptions`` matching :func:`fbank_config` (imports kaldifeat)."""
+    kaldifeat = _import_kaldifeat()
+    cfg = fbank_config(sample_rate)
+    opts = kaldifeat.FbankOptions()
+    opts.device = torch.device(device)
+    fo = opts.frame_opts
+    fo.samp_freq = cfg.sampling_rate
+    fo.frame_length_ms = cfg.frame_length * 1000.0
+    fo.frame_shift_ms = cfg.frame_shift * 1000.0
+    fo.dither = cfg.dither
+    fo.preemph_coeff = cfg.preemph_coeff
+    fo.remove_dc_offset = cfg.remove_dc_offset
+    fo.window_type = cfg.window_type
+    fo.round_to_power_of_two = cfg.round_to_power_of_two
+    fo.snip_edges = cfg.snip_edges
+    opts.mel_opts.num_bins = cfg.num_filters
+    opts.mel_opts.low_freq = cfg.low_freq
+    opts.mel_opts.high_freq = cfg.high_freq
+    opts.use_energy = cfg.use_energy
+    opts.raw_energy = cfg.raw_energy
+    opts.energy_floor = cfg.energy_floor
+    opts.use_log_fbank = True
+    opts.use_power = not cfg.use_fft_mag
+    return opts
+
+
+def _load_wav(path: Pathlike, sample_rate: int) -> torch.Tensor:
+    import soundfile as sf
+
+    samples, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    if sr != sample_rate:
+        raise ValueError(f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz")
+    return torch.from_numpy(np.ascontiguousarray(samples[:, 0]))
+
+
+def wav_fbank_kaldifeat(
+    wavs: Sequence[Union[Pathlike, torch.Tensor, np.ndarray]],
+    sample_rate: int = SAMPLE_RATE,
+    device: Union[str, torch.device] = "cpu",
+) -> List[torch.Tensor]:
+    """Fbank features of raw audio with kaldifeat, matching the training features.
+
+    Args:
+      wavs: audio file paths (first channel is used) or 1-D float waveforms in [-1, 1].
+      sample_rate: expected sample rate (files at another rate are an error).
+    Returns:
+      One float32 tensor (T, 80) per input, T = round(num_samples / 160) at 16 kHz.
+    """
+    fbank = _import_kaldifeat().Fbank(kaldifeat_options(sample_rate, device))
+    waves = []
+    for w in wavs:
+        if isinstance(w, (str, Path)):
+            w = _load_wav(w, sample_rate)
+        w = torch.as_tensor(w, dtype=torch.float32)
+        if w.dim() != 1:
+            raise ValueError(f"expected a 1-D waveform, got shape {tuple(w.shape)}")
+        waves.append(w.to(device))
+    if not waves:
+        return []
+    return [f.float() for f in fbank(waves)]

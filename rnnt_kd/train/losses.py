@@ -1,0 +1,170 @@
+"""One training step's loss: simple + pruned RNN-T loss (with warm-up) + distillation term.
+
+    loss = simple_scale * L_simple + pruned_scale * L_pruned + distill_scale * L_distill
+
+All terms are sums over the batch (icefall convention); they are reported per frame by the
+caller. The distillation term (see :mod:`rnnt_kd.distill`) compares the student with a frozen
+teacher on either the pruned band or the full lattice, over three classes (y, blank, rest:
+``ybr``) or the whole vocabulary (``full-vocab``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+import torch
+
+from rnnt_kd import distill
+from rnnt_kd.model import Transducer, TransducerOutput
+
+
+@dataclass
+class LossConfig:
+    prune_range: int = 5
+    lm_scale: float = 0.25
+    am_scale: float = 0.0
+    simple_loss_scale: float = 0.5
+    warm_steps: int = 2000
+    distill_scale: float = 0.0
+    distill_temperature: float = 1.0
+    distill_type: str = "ybr"  # "ybr" | "full-vocab"
+    distill_lattice: str = "pruned"  # "pruned" | "full"
+    distill_band: str = "teacher"  # whose prune ranges define the band: "teacher" | "student"
+
+    def __post_init__(self) -> None:
+        if self.distill_type not in ("ybr", "full-vocab"):
+            raise ValueError(f"distill_type must be ybr or full-vocab, got {self.distill_type!r}")
+        if self.distill_lattice not in ("pruned", "full"):
+            raise ValueError(f"distill_lattice must be pruned or full, got {self.distill_lattice!r}")
+        if self.distill_band not in ("teacher", "student"):
+            raise ValueError(f"distill_band must be teacher or student, got {self.distill_band!r}")
+        if self.distill_temperature <= 0:
+            raise ValueError("distill_temperature must be > 0")
+
+
+def loss_scales(step: int, cfg: LossConfig) -> Tuple[float, float]:
+    """(simple_scale, pruned_scale) at training step ``step``: icefall's warm-up moves weight from
+    the simple to the pruned loss over ``warm_steps`` steps (1.0 -> s, 0.1 -> 1.0)."""
+    if cfg.warm_steps <= 0 or step >= cfg.warm_steps:
+        return cfg.simple_loss_scale, 1.0
+    w = step / cfg.warm_steps
+    return 1.0 - w * (1.0 - cfg.simple_loss_scale), 0.1 + 0.9 * w
+
+
+def _unwrap(model: torch.nn.Module) -> Transducer:
+    return model.module if hasattr(model, "module") else model  # DDP
+
+
+def _node_mask_band(ranges: torch.Tensor, boundary: torch.Tensor) -> torch.Tensor:
+    """(B, T, s_range) bool: band node (t, ranges[b,t,k]) is inside utterance b's lattice."""
+    t_idx = torch.arange(ranges.size(1), device=ranges.device)
+    valid_t = t_idx[None, :] < boundary[:, 3:4]  # (B, T)
+    valid_u = ranges <= boundary[:, 2, None, None]  # (B, T, s_range)
+    return valid_t[:, :, None] & valid_u
+
+
+def _node_mask_full(logits: torch.Tensor, boundary: torch.Tensor) -> torch.Tensor:
+    """(B, T, U+1) bool mask of valid full-lattice nodes."""
+    B, T, U1, _ = logits.shape
+    t_ok = torch.arange(T, device=logits.device)[None, :] < boundary[:, 3:4]
+    u_ok = torch.arange(U1, device=logits.device)[None, :] <= boundary[:, 2:3]
+    return t_ok[:, :, None] & u_ok[:, None, :]
+
+
+def compute_loss(
+    model: torch.nn.Module,
+    features: torch.Tensor,
+    feature_lens: torch.Tensor,
+    targets: torch.Tensor,
+    target_lens: torch.Tensor,
+    cfg: LossConfig,
+    step: int,
+    teacher: Optional[Transducer] = None,
+) -> Tuple[torch.Tensor, Dict[str, float]]:
+    """Total loss (scalar, summed over the batch) and its parts as floats.
+
+    features (B, T, F), feature_lens (B,), targets (B, U) padded with blank, target_lens (B,).
+    ``info`` holds ``frames`` (sum of encoder output lengths), ``simple_loss``, ``pruned_loss``,
+    ``distill_loss`` (sums) for per-frame reporting.
+    """
+    use_kd = teacher is not None and cfg.distill_scale > 0
+    t_out: Optional[TransducerOutput] = None
+    band_from_teacher = use_kd and cfg.distill_lattice == "pruned" and cfg.distill_band == "teacher"
+    if use_kd and (band_from_teacher or cfg.distill_lattice == "full"):
+        with torch.no_grad():
+            t_out = teacher(features, feature_lens, targets, target_lens,
+                            prune_range=cfg.prune_range, am_scale=cfg.am_scale,
+                            lm_scale=cfg.lm_scale)
+    s_out: TransducerOutput = model(
+        features, feature_lens, targets, target_lens, prune_range=cfg.prune_range,
+        am_scale=cfg.am_scale, lm_scale=cfg.lm_scale,
+        ranges=t_out.ranges if band_from_teacher else None,
+    )
+    if use_kd and t_out is None:  # band from the student: score the teacher on the student's band
+        with torch.no_grad():
+            t_out = teacher(features, feature_lens, targets, target_lens,
+                            prune_range=cfg.prune_range, am_scale=cfg.am_scale,
+                            lm_scale=cfg.lm_scale, ranges=s_out.ranges)
+    if use_kd and not torch.equal(t_out.encoder_out_lens, s_out.encoder_out_lens):
+        raise RuntimeError("teacher and student give different encoder output lengths; they "
+                           "must share the subsampling front-end")
+
+    simple_scale, pruned_scale = loss_scales(step, cfg)
+    loss = simple_scale * s_out.simple_loss + pruned_scale * s_out.pruned_loss
+    kd = torch.zeros((), device=loss.device)
+    if use_kd:
+        kd = distillation_term(model, teacher, s_out, t_out, targets, target_lens, cfg)
+        loss = loss + cfg.distill_scale * kd
+    info = {
+        "frames": float(s_out.encoder_out_lens.sum()),
+        "utterances": float(features.size(0)),
+        "simple_loss": float(s_out.simple_loss.detach()),
+        "pruned_loss": float(s_out.pruned_loss.detach()),
+        "distill_loss": float(kd.detach()),
+        "loss": float(loss.detach()),
+    }
+    return loss, info
+
+
+def distillation_term(
+    model: torch.nn.Module,
+    teacher: Transducer,
+    s_out: TransducerOutput,
+    t_out: TransducerOutput,
+    targets: torch.Tensor,
+    target_lens: torch.Tensor,
+    cfg: LossConfig,
+) -> torch.Tensor:
+    """KL(teacher || student) summed over lattice nodes, per ``cfg`` (type, lattice, temperature).
+
+    On the pruned band with temperature 1, the y/blank log-probs px/py computed once by the
+    model's forward feed both the pruned RNN-T loss and this term (no extra log-softmax).
+    """
+    boundary = s_out.boundary
+    if cfg.distill_lattice == "pruned":
+        if cfg.distill_type == "ybr":
+            if cfg.distill_temperature == 1.0:
+                return distill.band_distill_loss(
+                    s_out.px, s_out.py, t_out.px.detach(), t_out.py.detach(), boundary,
+                    s_out.ranges, reduction="sum")
+            return distill.band_distill_loss_from_logits(
+                s_out.logits, t_out.logits.detach(), targets, s_out.ranges, boundary,
+                blank_id=_unwrap(model).blank_id, temperature=cfg.distill_temperature,
+                reduction="sum")
+        mask = _node_mask_band(s_out.ranges, boundary)
+        return distill.full_vocab_distill_loss(
+            s_out.logits, t_out.logits.detach(), mask, temperature=cfg.distill_temperature,
+            reduction="sum")
+    # full lattice: O(T*U*V) joiner outputs for both models (the costly baseline)
+    student = _unwrap(model)
+    s_logits = student.full_logits(s_out.encoder_out, targets)
+    with torch.no_grad():
+        t_logits = teacher.full_logits(t_out.encoder_out, targets)
+    if cfg.distill_type == "ybr":
+        return distill.lattice_distill_loss(
+            s_logits, t_logits, targets, s_out.encoder_out_lens, target_lens,
+            blank_id=student.blank_id, temperature=cfg.distill_temperature, reduction="sum")
+    return distill.full_vocab_distill_loss(
+        s_logits, t_logits, _node_mask_full(s_logits, boundary),
+        temperature=cfg.distill_temperature, reduction="sum")
