@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Decode test sets with a trained transducer and write icefall-style result files.
+
+  python -m rnnt_kd.bin.decode --exp-dir exp/teacher --epoch 20 --avg 5 \\
+      --bpe-model data/lang_bpe_256/bpe.model --method modified_beam_search --beam-size 4 \\
+      --test-cuts data/fbank/synthlibri_cuts_test-clean.jsonl.gz ...
+
+For every test set NAME (taken from the cut file name ``<prefix>_cuts_<NAME>.jsonl.gz``) it
+writes into ``--res-dir`` (default ``<exp-dir>/<method>``):
+``recogs-NAME-SUFFIX.txt``, ``errs-NAME-SUFFIX.txt`` and ``wer-summary-NAME-SUFFIX.txt`` with
+SUFFIX = ``epoch-E-avg-A`` (+ ``-beam-B`` for beam search), plus ``wers-SUFFIX.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import torch
+from tqdm import tqdm
+
+METHODS = ("greedy_search", "modified_beam_search", "fast_beam_search")
+log = logging.getLogger("decode")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="decode", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--exp-dir", required=True, help="training directory with epoch-N.pt")
+    p.add_argument("--epoch", type=int, default=None, help="last epoch to use")
+    p.add_argument("--avg", type=int, default=1, help="average this many epochs ending at --epoch")
+    p.add_argument("--checkpoint", default=None,
+                   help="decode this checkpoint file instead of --epoch/--avg")
+    p.add_argument("--bpe-model", required=True)
+    p.add_argument("--method", choices=METHODS, default="modified_beam_search")
+    p.add_argument("--beam-size", type=int, default=4)
+    p.add_argument("--max-duration", type=float, default=300.0)
+    p.add_argument("--test-cuts", nargs="+", required=True, help="lhotse CutSet files")
+    p.add_argument("--res-dir", default=None, help="default: <exp-dir>/<method>")
+    p.add_argument("--suffix", default=None, help="default: epoch-E-avg-A[-beam-B]")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--num-threads", type=int, default=2)
+    return p
+
+
+def test_set_name(path: str) -> str:
+    name = Path(path).name
+    m = re.match(r"^(?:.*_)?cuts_(.+?)\.jsonl(?:\.gz)?$", name)
+    return m.group(1) if m else re.sub(r"\.jsonl(\.gz)?$", "", name)
+
+
+def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    if args.checkpoint is None and args.epoch is None:
+        parser.error("give --epoch (with --avg) or --checkpoint")
+    if args.beam_size < 1:
+        parser.error("--beam-size must be >= 1")
+    for f in args.test_cuts:
+        if not Path(f).is_file():
+            parser.error(f"--test-cuts: no such file {f}")
+    if args.method == "fast_beam_search":
+        from rnnt_kd import backend
+
+        if not backend.has_k2():
+            parser.error("--method fast_beam_search needs k2 (FSA-based search); this install "
+                         f"uses {backend.NAME}. Install k2 or use modified_beam_search")
+        parser.error("--method fast_beam_search is not implemented in rnnt-kd yet; "
+                     "use modified_beam_search")
+
+
+def decode_cuts(model, tokenizer, cuts, method: str, beam: int, max_duration: float,
+                device: torch.device, desc: str = "") -> Tuple[List[Tuple[str, List[str],
+                                                                         List[str]]], float]:
+    """Decode a CutSet; returns ([(cut_id, ref_words, hyp_words)], seconds of audio)."""
+    from rnnt_kd.data import AsrDataModule, batch_to_tensors
+    from rnnt_kd.search import decode_batch
+
+    loader = AsrDataModule().test_dataloader(cuts, max_duration=max_duration)
+    results = []
+    audio_sec = 0.0
+    for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True):
+        feats, feat_lens, _, _, cut_ids, texts = batch_to_tensors(batch, tokenizer, device)
+        audio_sec += float(feat_lens.sum()) * 0.01
+        hyps = decode_batch(model, feats, feat_lens, method=method, beam=beam)
+        for cid, ref, hyp in zip(cut_ids, texts, hyps):
+            results.append((cid, ref.split(), tokenizer.decode(hyp).split()))
+    results.sort(key=lambda r: r[0])
+    return results, audio_sec
+
+
+def main(argv: List[str] | None = None) -> Dict[str, float]:
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    check_args(args, parser)
+    from lhotse import CutSet
+
+    from rnnt_kd.data import Tokenizer
+    from rnnt_kd.train.checkpoint import CheckpointError
+    from rnnt_kd.train.model_io import load_averaged_model, load_model
+    from rnnt_kd.utils import pick_device, setup_logger
+    from rnnt_kd.wer import store_transcripts, write_error_stats, write_wer_summary
+
+    res_dir = Path(args.res_dir or Path(args.exp_dir) / args.method)
+    suffix = args.suffix or (
+        f"epoch-{args.epoch}-avg-{args.avg}" if args.checkpoint is None
+        else Path(args.checkpoint).stem)
+    if args.method != "greedy_search":
+        suffix += f"-beam-{args.beam_size}"
+    setup_logger(res_dir / "log" / f"log-decode-{suffix}")
+    torch.set_num_threads(args.num_threads)
+    device = pick_device(args.device)
+    try:
+        tokenizer = Tokenizer(args.bpe_model)
+        if args.checkpoint:
+            model, ckpt = load_model(args.checkpoint)
+        else:
+            model, ckpt = load_averaged_model(args.exp_dir, args.epoch, args.avg)
+        sha = ckpt.get("tokenizer_sha256")
+        if sha and sha != tokenizer.sha256:
+            raise CheckpointError(f"{args.bpe_model} is not the BPE model this checkpoint was "
+                                  "trained with (sha256 differs)")
+        if model.config.vocab_size != tokenizer.vocab_size:
+            raise CheckpointError(f"{args.bpe_model} has {tokenizer.vocab_size} tokens, the model "
+                                  f"{model.config.vocab_size}")
+    except (CheckpointError, OSError, RuntimeError) as e:
+        print(f"decode: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    model.to(device).eval()
+    wers: Dict[str, float] = {}
+    timing: Dict[str, float] = {}
+    for path in args.test_cuts:
+        name = test_set_name(path)
+        t0 = time.time()
+        with torch.no_grad():
+            results, audio_sec = decode_cuts(model, tokenizer, CutSet.from_file(path),
+                                             args.method, args.beam_size, args.max_duration,
+                                             device, desc=name)
+        elapsed = time.time() - t0
+        store_transcripts(res_dir / f"recogs-{name}-{suffix}.txt", results)
+        wer = write_error_stats(res_dir / f"errs-{name}-{suffix}.txt", f"{name}-{suffix}", results)
+        write_wer_summary(res_dir / f"wer-summary-{name}-{suffix}.txt", {suffix: wer})
+        wers[name] = wer
+        timing[name] = elapsed / max(audio_sec, 1e-9)
+        log.info("%s %s: WER %.2f%% (%d utterances, RTF %.3f)", name, suffix, wer, len(results),
+                 timing[name])
+    out = {"suffix": suffix, "method": args.method, "wer": wers, "rtf": timing}
+    (res_dir / f"wers-{suffix}.json").write_text(json.dumps(out, indent=1) + "\n")
+    return wers
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Transcribe 16 kHz audio files with a trained checkpoint (icefall's ``pretrained.py``).
+
+  python -m rnnt_kd.bin.transcribe --checkpoint exp/teacher/epoch-20.pt \\
+      --bpe-model data/lang_bpe_256/bpe.model --method greedy_search a.flac b.wav
+
+Features are computed with kaldifeat using exactly the options of the training features
+(lhotse Fbank, see ``rnnt_kd.data.features``). Prints ``<file>: <transcript>`` per file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Dict, List
+
+import torch
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="transcribe", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="epoch-N.pt or an exported model")
+    p.add_argument("--bpe-model", required=True)
+    p.add_argument("--method", choices=["greedy_search", "modified_beam_search"],
+                   default="greedy_search")
+    p.add_argument("--beam-size", type=int, default=4)
+    p.add_argument("--device", default="auto")
+    p.add_argument("sound_files", nargs="+", help="16 kHz audio files (wav, flac, ...)")
+    return p
+
+
+@torch.no_grad()
+def transcribe(model, tokenizer, sound_files: List[str], method: str = "greedy_search",
+               beam: int = 4, device: torch.device | str = "cpu") -> Dict[str, str]:
+    """{file: transcript} for a list of audio files."""
+    from torch.nn.utils.rnn import pad_sequence
+
+    from rnnt_kd.data.features import wav_fbank_kaldifeat
+    from rnnt_kd.search import decode_batch
+
+    feats = wav_fbank_kaldifeat(sound_files, device=device)
+    lens = torch.tensor([f.size(0) for f in feats], device=device)
+    padded = pad_sequence(feats, batch_first=True, padding_value=-23.0259)  # log(1e-10)
+    hyps = decode_batch(model, padded, lens, method=method, beam=beam)
+    return {f: tokenizer.decode(h) for f, h in zip(sound_files, hyps)}
+
+
+def main(argv: List[str] | None = None) -> None:
+    args = get_parser().parse_args(argv)
+    from rnnt_kd.data import Tokenizer
+    from rnnt_kd.train.checkpoint import CheckpointError
+    from rnnt_kd.train.model_io import load_model
+    from rnnt_kd.utils import pick_device
+
+    device = pick_device(args.device)
+    try:
+        model, ckpt = load_model(args.checkpoint)
+        tokenizer = Tokenizer(args.bpe_model)
+        sha = ckpt.get("tokenizer_sha256")
+        if sha and sha != tokenizer.sha256:
+            raise CheckpointError(f"{args.bpe_model} is not the BPE model of {args.checkpoint}")
+        out = transcribe(model.to(device), tokenizer, args.sound_files, args.method,
+                         args.beam_size, device)
+    except (CheckpointError, OSError, ValueError) as e:
+        print(f"transcribe: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    for f, text in out.items():
+        print(f"{f}: {text}")
+
+
+if __name__ == "__main__":
+    main()
