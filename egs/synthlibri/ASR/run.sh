@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# synthlibri: the embedded default recipe of rnnt-kd. It makes its own speech corpus offline with
+# Debian's speech synthesizers (LibriSpeech layout), trains a dense Conformer transducer (the
+# teacher), then sparse students (gradual magnitude pruning to 60% and 90%, from the teacher) and
+# a small Conformer, each WITHOUT and WITH the y/blank lattice distillation term, and decodes all
+# of them on dev / test-clean / test-other / test-farfield into RESULTS.md + results.json + a plot.
+#
+#   ./run.sh --stage 0 --stop-stage 6            # everything (preset "default", ~1 h on 2 cores)
+#   ./run.sh --preset smoke                      # toy sizes, a few minutes (used by the tests)
+#   ./run.sh --preset gpu --world-size 1         # larger corpus and models for a GPU
+#
+# Stages: 0 corpus, 1 manifests, 2 fbank, 3 BPE, 4 teacher, 5 students, 6 decode + RESULTS.md
+# Finished stages leave .done markers under $exp_root/.done/ and are skipped on rerun.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+stage=0
+stop_stage=6
+preset=default
+dl_dir=download            # the generated corpus goes to $dl_dir/LibriSpeech/<part>
+data_dir=data
+exp_root=exp
+world_size=1
+num_jobs=2
+seed=42
+python=${RNNT_KD_PYTHON:-../../../.venv/bin/python}
+# --- overridable knobs (empty: take the preset's value)
+num_train=""; num_dev=""; num_test=""; vocab_size=""; teacher_epochs=""; student_epochs=""
+distill_scale=""; distill_temperature=""; max_duration=""; teacher_preset=""; small_preset=""
+help_message="usage: ./run.sh [--stage N] [--stop-stage M] [--preset default|smoke|gpu]
+  [--num-train N] [--vocab-size V] [--teacher-epochs E] [--student-epochs E]
+  [--distill-scale B] [--distill-temperature T] [--max-duration S] [--world-size W]
+  [--dl-dir DIR] [--data-dir DIR] [--exp-root DIR] [--num-jobs J] [--seed S]
+stages: 0 corpus, 1 manifests, 2 fbank, 3 BPE, 4 teacher, 5 students, 6 decode + RESULTS.md"
+. shared/parse_options.sh
+
+case "$preset" in
+  smoke)   d_num_train=60;   d_num_dev=12;  d_num_test=12;  d_vocab=64;  d_tepochs=2; d_sepochs=1
+           d_maxdur=60;  d_tpreset=tiny;   d_spreset=tiny-small; d_scale=0.05; d_temp=1.0
+           d_max_vocab=300; d_avg=1 ;;
+  default) d_num_train=5000; d_num_dev=300; d_num_test=300; d_vocab=256; d_tepochs=12; d_sepochs=4
+           d_maxdur=200; d_tpreset=medium; d_spreset=small; d_scale=0.05; d_temp=1.0
+           d_max_vocab=2000; d_avg=3 ;;
+  gpu)     d_num_train=20000; d_num_dev=500; d_num_test=500; d_vocab=500; d_tepochs=30; d_sepochs=10
+           d_maxdur=600; d_tpreset=large;  d_spreset=medium; d_scale=0.05; d_temp=1.0
+           d_max_vocab=5000; d_avg=5 ;;
+  *) echo "unknown --preset '$preset' (default|smoke|gpu)" >&2; exit 2 ;;
+esac
+num_train=${num_train:-$d_num_train}; num_dev=${num_dev:-$d_num_dev}; num_test=${num_test:-$d_num_test}
+vocab_size=${vocab_size:-$d_vocab}; teacher_epochs=${teacher_epochs:-$d_tepochs}
+student_epochs=${student_epochs:-$d_sepochs}; max_duration=${max_duration:-$d_maxdur}
+teacher_preset=${teacher_preset:-$d_tpreset}; small_preset=${small_preset:-$d_spreset}
+distill_scale=${distill_scale:-$d_scale}; distill_temperature=${distill_temperature:-$d_temp}
+
+corpus_dir=$dl_dir/LibriSpeech
+prefix=synthlibri
+train_part=train-clean-synth
+test_parts="dev-clean test-clean test-other test-farfield"
+fbank_dir=$data_dir/fbank
+lang_dir=$data_dir/lang_bpe_${vocab_size}
+done_dir=$exp_root/.done
+mkdir -p "$done_dir" "$exp_root/log"
+times=$exp_root/stage_times.tsv
+
+log() { echo -e "$(date '+%Y-%m-%d %H:%M:%S') (run.sh:${BASH_LINENO[0]}) $*"; }
+run_stage() {  # run_stage N NAME FUNC: skip when done, time it, mark done only on success
+  local n=$1 name=$2 fn=$3 t0
+  if [ "$stage" -le "$n" ] && [ "$stop_stage" -ge "$n" ]; then
+    if [ -f "$done_dir/$n.$name" ]; then log "Stage $n ($name): done before, skipping"; return; fi
+    log "Stage $n: $name"
+    t0=$(date +%s)
+    "$fn"
+    printf '%s\t%s\t%s\n' "$n" "$name" "$(( $(date +%s) - t0 ))" >> "$times"
+    touch "$done_dir/$n.$name"
+  fi
+}
+PY() { "$python" "$@"; }
+record() {  # record EXP_DIR CMD...: write the exact command beside the results, then run it
+  local d=$1; shift
+  mkdir -p "$d"
+  printf '%q ' "$@" | sed 's/ $/\n/' > "$d/command.txt"
+  "$@"
+}
+
+stage0() {
+  bash ../../../local/install_corpus_tools.sh --quiet
+  PY -m rnnt_kd.corpus.make_corpus --out-dir "$dl_dir" --num-train "$num_train" \
+    --num-dev "$num_dev" --num-test "$num_test" --seed "$seed" --max-vocab "$d_max_vocab" \
+    --num-jobs "$num_jobs"
+}
+stage1() {
+  PY -m rnnt_kd.bin.prepare_data manifests --corpus-dir "$corpus_dir" \
+    --output-dir "$data_dir/manifests" --prefix $prefix --parts $train_part $test_parts \
+    --num-jobs "$num_jobs"
+}
+stage2() {
+  PY -m rnnt_kd.bin.prepare_data fbank --manifest-dir "$data_dir/manifests" \
+    --output-dir "$fbank_dir" --prefix $prefix --parts $train_part $test_parts --num-jobs "$num_jobs"
+}
+stage3() {
+  # vocabulary: the corpus text is limited to the $d_max_vocab most frequent words; a BPE
+  # vocabulary of $vocab_size keeps the joiner small on CPU while words average ~1.5 tokens
+  PY -m rnnt_kd.bin.prepare_data bpe --cuts "$fbank_dir/${prefix}_cuts_$train_part.jsonl.gz" \
+    --lang-dir "$lang_dir" --vocab-size "$vocab_size"
+}
+common_train_args=(--train-cuts "$fbank_dir/${prefix}_cuts_$train_part.jsonl.gz"
+  --valid-cuts "$fbank_dir/${prefix}_cuts_dev-clean.jsonl.gz" --bpe-model "$lang_dir/bpe.model"
+  --max-duration "$max_duration" --world-size "$world_size" --seed "$seed" --num-threads "$num_jobs")
+teacher_ckpt=$exp_root/teacher/epoch-$teacher_epochs.pt
+
+stage4() {
+  record "$exp_root/teacher" PY -m rnnt_kd.bin.train "${common_train_args[@]}" \
+    --exp-dir "$exp_root/teacher" --model-preset "$teacher_preset" --num-epochs "$teacher_epochs"
+}
+
+# students: NAME|extra train args (the dense teacher is both the pruning start and the teacher)
+students() {
+  local kd="--teacher-checkpoint $teacher_ckpt --distill-scale $distill_scale --distill-temperature $distill_temperature"
+  local prune="--init-from $teacher_ckpt --model-preset $teacher_preset --base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-step 0 --prune-end-step $prune_end --prune-every $prune_every"
+  echo "sparse60|$prune --target-sparsity 0.6 --num-epochs $student_epochs"
+  echo "sparse60_kd|$prune --target-sparsity 0.6 --num-epochs $student_epochs $kd"
+  echo "sparse90|$prune --target-sparsity 0.9 --num-epochs $student_epochs"
+  echo "sparse90_kd|$prune --target-sparsity 0.9 --num-epochs $student_epochs $kd"
+  echo "small|--model-preset $small_preset --num-epochs $teacher_epochs"
+  echo "small_kd|--model-preset $small_preset --num-epochs $teacher_epochs $kd"
+}
+steps_per_epoch() {
+  PY -c "
+from lhotse import CutSet
+from lhotse.dataset import DynamicBucketingSampler
+s = DynamicBucketingSampler(CutSet.from_file('$fbank_dir/${prefix}_cuts_$train_part.jsonl.gz'),
+                            max_duration=$max_duration, shuffle=True, num_buckets=10)
+print(sum(1 for _ in s) // $world_size)"
+}
+stage5() {
+  local spe
+  spe=$(steps_per_epoch)
+  # prune from the first step to 2/3 of the run, then fine-tune at the final sparsity
+  prune_end=$(( spe * student_epochs * 2 / 3 )); [ "$prune_end" -ge 2 ] || prune_end=2
+  prune_every=$(( prune_end / 20 )); [ "$prune_every" -ge 1 ] || prune_every=1
+  log "steps per epoch: $spe, pruning until step $prune_end every $prune_every steps"
+  students | while IFS='|' read -r name extra; do
+    if [ -f "$done_dir/5.student.$name" ]; then log "student $name: done before"; continue; fi
+    log "student $name"
+    # shellcheck disable=SC2086
+    record "$exp_root/$name" PY -m rnnt_kd.bin.train "${common_train_args[@]}" \
+      --exp-dir "$exp_root/$name" $extra
+    touch "$done_dir/5.student.$name"
+  done
+}
+stage6() {
+  local tests=() m name epochs
+  for p in $test_parts; do tests+=("$fbank_dir/${prefix}_cuts_$p.jsonl.gz"); done
+  for name in teacher sparse60 sparse60_kd sparse90 sparse90_kd small small_kd; do
+    [ -d "$exp_root/$name" ] || continue
+    epochs=$(sed -n 's/.*--num-epochs \([0-9]*\).*/\1/p' "$exp_root/$name/command.txt")
+    for m in greedy_search modified_beam_search; do
+      PY -m rnnt_kd.bin.decode --exp-dir "$exp_root/$name" --epoch "$epochs" --avg "$d_avg" \
+        --bpe-model "$lang_dir/bpe.model" --method $m --beam-size 4 --test-cuts "${tests[@]}" \
+        --max-duration "$max_duration" --num-threads "$num_jobs"
+    done
+  done
+  PY -m rnnt_kd.bin.make_report --exp-root "$exp_root" --out-dir . --preset "$preset" \
+    --stage-times "$times" --recipe "egs/synthlibri/ASR/run.sh" \
+    --corpus-info "$dl_dir/corpus_info.json"
+}
+
+run_stage 0 corpus stage0
+run_stage 1 manifests stage1
+run_stage 2 fbank stage2
+run_stage 3 bpe stage3
+run_stage 4 teacher stage4
+run_stage 5 students stage5
+run_stage 6 decode stage6
+log "Done (stages $stage..$stop_stage, preset $preset)."

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Collect a recipe's experiments into RESULTS.md, results.json and a WER-vs-sparsity plot.
+
+  python -m rnnt_kd.bin.make_report --exp-root exp --out-dir . --stage-times exp/stage_times.tsv
+
+Each experiment directory ``<exp-root>/<name>`` holds ``command.txt`` (the exact training
+command, written by the recipe) and decoding results ``<method>/wers-<suffix>.json`` (written by
+``rnnt_kd.bin.decode``). Parameter counts and sparsity are measured on the decoded model
+(checkpoints averaged, pruning masks re-applied).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+EXPERIMENTS = [  # name, group, kd, baseline (the same model without KD)
+    ("teacher", "dense", False, None),
+    ("sparse60", "sparse 60%", False, None),
+    ("sparse60_kd", "sparse 60%", True, "sparse60"),
+    ("sparse90", "sparse 90%", False, None),
+    ("sparse90_kd", "sparse 90%", True, "sparse90"),
+    ("small", "small Conformer", False, None),
+    ("small_kd", "small Conformer", True, "small"),
+]
+METHODS = ("modified_beam_search", "greedy_search")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="make_report", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--exp-root", required=True)
+    p.add_argument("--out-dir", required=True, help="RESULTS.md, results.json, wer_vs_sparsity.png")
+    p.add_argument("--stage-times", default=None, help="TSV: stage, name, seconds")
+    p.add_argument("--preset", default="")
+    p.add_argument("--recipe", default="run.sh", help="recipe path shown in the commands")
+    p.add_argument("--corpus-info", default=None, help="corpus_info.json of the generated corpus")
+    return p
+
+
+def latest_wers(exp_dir: Path, method: str) -> Optional[Dict[str, Any]]:
+    files = sorted((exp_dir / method).glob("wers-*.json"), key=lambda p: p.stat().st_mtime)
+    return json.loads(files[-1].read_text()) if files else None
+
+
+def model_stats(exp_dir: Path, suffix: str) -> Dict[str, Any]:
+    """Params / non-zero params / sparsity of the decoded (averaged, masked) model."""
+    from rnnt_kd import pruning
+    from rnnt_kd.train.model_io import load_averaged_model
+
+    m = re.match(r"epoch-(\d+)-avg-(\d+)", suffix)
+    if not m:
+        return {}
+    model, _ = load_averaged_model(exp_dir, int(m.group(1)), int(m.group(2)))
+    rep = pruning.sparsity_report(model)
+    return {"params": rep.total_params, "nonzero_params": rep.nonzero_params,
+            "sparsity": rep.global_sparsity}
+
+
+def collect(exp_root: Path) -> List[Dict[str, Any]]:
+    rows = []
+    for name, group, kd, base in EXPERIMENTS:
+        d = exp_root / name
+        if not d.is_dir():
+            continue
+        row: Dict[str, Any] = {"name": name, "group": group, "kd": kd, "baseline": base,
+                               "command": (d / "command.txt").read_text().strip()
+                               if (d / "command.txt").is_file() else None, "wer": {}}
+        for method in METHODS:
+            w = latest_wers(d, method)
+            if w:
+                row["wer"][method] = w["wer"]
+                row.setdefault("suffix", w["suffix"].split("-beam")[0])
+        if "suffix" in row:
+            row.update(model_stats(d, row["suffix"]))
+        rows.append(row)
+    by_name = {r["name"]: r for r in rows}
+    for r in rows:
+        b = by_name.get(r["baseline"] or "")
+        if not b:
+            continue
+        r["rel_change"] = {}
+        for method, wers in r["wer"].items():
+            bw = b["wer"].get(method, {})
+            r["rel_change"][method] = {
+                s: 100.0 * (w - bw[s]) / bw[s] for s, w in wers.items() if bw.get(s)}
+    return rows
+
+
+def plot(rows: List[Dict[str, Any]], path: Path, method: str = "modified_beam_search") -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by = {r["name"]: r for r in rows if method in r["wer"]}
+    if "teacher" not in by:
+        return False
+    sets = list(by["teacher"]["wer"][method].keys())
+    fig, axes = plt.subplots(1, len(sets), figsize=(3.2 * len(sets), 3.2), squeeze=False)
+    for ax, s in zip(axes[0], sets):
+        for kd, style, label in ((False, "o--", "no KD"), (True, "s-", "y/blank KD")):
+            xs, ys = [0.0], [by["teacher"]["wer"][method][s]]
+            for sp in ("60", "90"):
+                r = by.get(f"sparse{sp}{'_kd' if kd else ''}")
+                if r and s in r["wer"][method]:
+                    xs.append(r.get("sparsity", int(sp) / 100))
+                    ys.append(r["wer"][method][s])
+            ax.plot([100 * x for x in xs], ys, style, label=label)
+        ax.set_title(s)
+        ax.set_xlabel("sparsity (%)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"WER (%), {method}")
+    axes[0][-1].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def fmt_pct(x: Optional[float], signed: bool = False) -> str:
+    if x is None:
+        return "-"
+    return f"{x:+.1f}%" if signed else f"{x:.2f}"
+
+
+def write_markdown(rows, out: Path, stage_times, preset: str, recipe: str, corpus_info) -> None:
+    lines = [f"# Results: {recipe} (preset `{preset}`)", ""]
+    lines += ["Produced by `./run.sh --stage 0 --stop-stage 6"
+              + (f" --preset {preset}" if preset and preset != "default" else "")
+              + "` (this file, `results.json` and the plot are written by stage 6).", ""]
+    if corpus_info:
+        lines += ["Corpus: " + ", ".join(f"{k} {v}" for k, v in corpus_info.items()
+                                         if not isinstance(v, (dict, list))), ""]
+    for method in METHODS:
+        sets: List[str] = []
+        for r in rows:
+            for s in r["wer"].get(method, {}):
+                if s not in sets:
+                    sets.append(s)
+        if not sets:
+            continue
+        lines += [f"## WER (%), {method}", ""]
+        head = ["model", "KD", "params", "non-zero", "sparsity"] + sets
+        head += [f"KD rel. {s}" for s in sets]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in rows:
+            w = r["wer"].get(method, {})
+            rel = r.get("rel_change", {}).get(method, {})
+            cells = [r["name"], "yes" if r["kd"] else "no",
+                     f"{r.get('params', 0) / 1e6:.2f}M", f"{r.get('nonzero_params', 0) / 1e6:.2f}M",
+                     f"{100 * r.get('sparsity', 0):.1f}%"]
+            cells += [fmt_pct(w.get(s)) for s in sets]
+            cells += [fmt_pct(rel.get(s), signed=True) if rel else "" for s in sets]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["KD rel. = (WER with KD - WER without) / WER without, same architecture and "
+              "sparsity; negative is better.", "",
+              "Sparsity is measured on the decoded model (averaged checkpoints with the pruning "
+              "masks re-applied) over the prunable weights; non-zero counts the whole model.", "",
+              "![WER vs sparsity](wer_vs_sparsity.png)", "", "## Commands", ""]
+    for r in rows:
+        if r.get("command"):
+            lines += [f"- **{r['name']}** (train): `{r['command']}`"]
+    lines += ["", "Decoding (every model, both methods): `python -m rnnt_kd.bin.decode --exp-dir "
+              "exp/<name> --epoch E --avg A --method {greedy_search,modified_beam_search} "
+              "--beam-size 4 --bpe-model ... --test-cuts ...` (see stage 6 of run.sh).", ""]
+    if stage_times:
+        lines += ["## Wall time per stage (this run)", "", "| stage | seconds |", "|---|---|"]
+        lines += [f"| {n} {name} | {sec} |" for n, name, sec in stage_times]
+        total = sum(int(sec) for _, _, sec in stage_times)
+        lines += [f"| total | {total} ({total / 60:.1f} min) |", ""]
+    out.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: List[str] | None = None) -> None:
+    args = get_parser().parse_args(argv)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = collect(Path(args.exp_root))
+    stage_times = []
+    if args.stage_times and Path(args.stage_times).is_file():
+        stage_times = [ln.split("\t") for ln in Path(args.stage_times).read_text().splitlines()
+                       if ln.strip()]
+    corpus_info = None
+    if args.corpus_info and Path(args.corpus_info).is_file():
+        corpus_info = json.loads(Path(args.corpus_info).read_text())
+    plot(rows, out / "wer_vs_sparsity.png")
+    write_markdown(rows, out / "RESULTS.md", stage_times, args.preset, args.recipe, corpus_info)
+    (out / "results.json").write_text(json.dumps(
+        {"preset": args.preset, "experiments": rows, "stage_times": stage_times,
+         "corpus": corpus_info}, indent=1) + "\n")
+    print(f"wrote {out / 'RESULTS.md'}, {out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
