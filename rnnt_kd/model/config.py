@@ -7,10 +7,10 @@ checked by ``tests/test_model.py``):
 ============  =====  ======  =====  =====  ======  =======  =======  ============
 preset        dim    layers  heads  ff     kernel  decoder  joiner   params (V=500)
 ============  =====  ======  =====  =====  ======  =======  =======  ============
-``tiny``      96     2       4      384    15      128      128         933,948
-``small``     112    4       4      448    15      160      160       1,683,268
-``medium``    176    8       4      704    15      256      256       6,681,188
-``large``     512    17      8      2048   31      640      640     114,689,748
+``tiny``      96     2       4      384    15      128      128           995,052
+``small``     96     4       4      384    15      160      160         1,506,860
+``medium``    176    6       4      704    15      256      256         5,562,908
+``large``     512    17      8      2048   31      640      640       110,745,548
 ============  =====  ======  =====  =====  ======  =======  =======  ============
 
 ``tiny`` is for tests, ``small`` (about a quarter of ``medium``) is a CPU student, ``medium`` the
@@ -140,17 +140,17 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         joiner_dim=128,
     ),
     "small": dict(
-        encoder_dim=112,
+        encoder_dim=96,
         num_encoder_layers=4,
         num_heads=4,
-        feedforward_dim=448,
+        feedforward_dim=384,
         conv_kernel_size=15,
         decoder_dim=160,
         joiner_dim=160,
     ),
     "medium": dict(
         encoder_dim=176,
-        num_encoder_layers=8,
+        num_encoder_layers=6,
         num_heads=4,
         feedforward_dim=704,
         conv_kernel_size=15,

@@ -33,7 +33,7 @@ def subsampled_lengths(lens: Union[Tensor, int]) -> Union[Tensor, int]:
 
 
 def min_input_frames(num_out_frames: int) -> int:
-    """The smallest ``T`` with ``subsampled_lengths(T) >= num_out_frames`` (``4 n + 5``, 0 for 0)."""
+    """Smallest ``T`` with ``subsampled_lengths(T) >= num_out_frames``: ``4 n + 5`` (0 for 0)."""
     if num_out_frames <= 0:
         return 0
     return 4 * num_out_frames + 5
@@ -73,7 +73,10 @@ class Conv2dSubsampling(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, T, F) -> (B, ((T - 7) // 2 + 1) // 2, C)."""
-        x = self.conv(x.unsqueeze(1))  # (B, c3, T', F')
+        t_out = subsampled_lengths(x.size(1))
+        if x.size(1) < 9:  # too short for the kernels: run on 9 frames, keep 0
+            x = nn.functional.pad(x, (0, 0, 0, 9 - x.size(1)))
+        x = self.conv(x.unsqueeze(1))[:, :, :t_out]  # (B, c3, T', F')
         b, c, t, f = x.shape
         return self.out(x.transpose(1, 2).reshape(b, t, c * f))
 
@@ -92,7 +95,9 @@ class RelPositionalEncoding(nn.Module):
         self.d_model = d_model
         self.xscale = math.sqrt(d_model)
         self.dropout = nn.Dropout(dropout)
-        div = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * -(math.log(1e4) / d_model))
+        div = torch.exp(
+            torch.arange(0, d_model, 2, dtype=torch.float32) * -(math.log(1e4) / d_model)
+        )
         self.register_buffer("div_term", div, persistent=False)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
@@ -115,7 +120,9 @@ def rel_shift(x: Tensor) -> Tensor:
     assert n == 2 * t - 1, (n, t)
     x = x.contiguous()
     sb, sh, st, sn = x.stride()
-    return x.as_strided((b, h, t, t), (sb, sh, st - sn, sn), storage_offset=x.storage_offset() + sn * (t - 1))
+    return x.as_strided(
+        (b, h, t, t), (sb, sh, st - sn, sn), storage_offset=x.storage_offset() + sn * (t - 1)
+    )
 
 
 class RelPositionMultiheadAttention(nn.Module):

@@ -39,7 +39,9 @@ class Decoder(nn.Module):
         need_pad=False (search): ``U`` must equal ``context_size``; output has ``U = 1``.
         """
         y = y.to(torch.int64)
-        emb = self.embedding(y.clamp(min=0)) * (y >= 0).unsqueeze(-1).to(self.embedding.weight.dtype)
+        emb = self.embedding(y.clamp(min=0)) * (y >= 0).unsqueeze(-1).to(
+            self.embedding.weight.dtype
+        )
         if self.conv is not None:
             emb = emb.transpose(1, 2)  # (N, D, U)
             if need_pad:

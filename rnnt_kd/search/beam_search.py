@@ -1,0 +1,89 @@
+"""Modified beam search (one symbol per frame), batched across utterances as in icefall."""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Tuple
+
+import torch
+from torch import Tensor
+
+from rnnt_kd.model.transducer import Transducer
+from rnnt_kd.search.greedy import _decoder_out
+
+Hyps = Dict[Tuple[int, ...], float]  # token sequence (with context prefix) -> log-prob
+
+
+def _log_add(a: float, b: float) -> float:
+    if a < b:
+        a, b = b, a
+    return a if b == -math.inf else a + math.log1p(math.exp(b - a))
+
+
+def best_hypothesis(hyps: Hyps, context_size: int) -> List[int]:
+    """The hypothesis maximising ``log_prob / len(ys)``, without its context prefix.
+
+    As in icefall, ``ys`` includes the ``context_size`` leading blanks, so the length is never 0
+    and normalisation divides by ``context_size + num_tokens``.
+    """
+    ys = max(hyps, key=lambda k: hyps[k] / len(k))
+    return list(ys[context_size:])
+
+
+@torch.no_grad()
+def modified_beam_search(
+    model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor, beam: int = 4
+) -> List[List[int]]:
+    """Modified beam search: at most one symbol per frame, batched over utterances.
+
+    At each frame every hypothesis of an utterance is extended by every symbol (blank keeps the
+    token sequence); the ``beam`` best (hypothesis, symbol) pairs by total log-prob are kept and
+    hypotheses with the same token sequence are merged by log-add. The answer is the hypothesis
+    with the best length-normalised log-prob (``best_hypothesis``). With ``beam=1`` this is
+    greedy search with ``max_sym_per_frame=1``.
+
+    Args:
+      model: the transducer (eval mode); encoder_out: (B, T', C); encoder_out_lens: (B,).
+      beam: number of hypotheses kept per utterance (>= 1).
+    Returns:
+      B token-id lists, in input order.
+    """
+    if beam < 1:
+        raise ValueError(f"beam must be >= 1, got {beam}")
+    blank, ctx = model.blank_id, model.decoder.context_size
+    device = encoder_out.device
+    lens = encoder_out_lens.to("cpu", torch.int64)
+    order = torch.argsort(lens, descending=True, stable=True).tolist()
+    sorted_lens = lens[order].tolist()
+    enc = model.joiner.encoder_proj(encoder_out[torch.tensor(order, device=device)])  # (B, T', J)
+
+    beams: List[Hyps] = [{(blank,) * ctx: 0.0} for _ in order]
+    for t in range(sorted_lens[0] if sorted_lens else 0):
+        active = sum(1 for n in sorted_lens if n > t)
+        flat: List[Tuple[int, Tuple[int, ...], float]] = [
+            (i, ys, lp) for i in range(active) for ys, lp in beams[i].items()
+        ]
+        utt = torch.tensor([f[0] for f in flat], device=device)
+        dec = _decoder_out(model, [list(f[1][-ctx:]) for f in flat], device)  # (N, J)
+        logits = model.joiner(enc[utt, t], dec, project_input=False)  # (N, V)
+        scores = logits.float().log_softmax(dim=-1)
+        scores = scores + torch.tensor([f[2] for f in flat], device=device).unsqueeze(1)
+        vocab = scores.size(1)
+        start = 0
+        for i in range(active):
+            n = len(beams[i])
+            block = scores[start : start + n].reshape(-1)
+            top_scores, top_idx = block.topk(min(beam, block.numel()))
+            new: Hyps = {}
+            for s, k in zip(top_scores.tolist(), top_idx.tolist()):
+                ys = flat[start + k // vocab][1]
+                v = k % vocab
+                key = ys if v == blank else ys + (v,)
+                new[key] = _log_add(new[key], s) if key in new else s
+            beams[i] = new
+            start += n
+
+    result: List[List[int]] = [[] for _ in order]
+    for pos, b in enumerate(order):
+        result[b] = best_hypothesis(beams[pos], ctx)
+    return result
