@@ -1,0 +1,34 @@
+"""Data: lhotse manifests and fbank features, BPE tokenizer, dataloaders, batch -> tensors."""
+
+from rnnt_kd.data.bpe import Tokenizer, train_bpe
+from rnnt_kd.data.datamodule import (
+    AsrDataModule,
+    batch_to_tensors,
+    conv2d_subsampled_length,
+    filter_cuts,
+)
+from rnnt_kd.data.features import fbank_config, make_fbank, wav_fbank_kaldifeat
+from rnnt_kd.data.prepare import (
+    compute_fbank,
+    normalize_text,
+    prepare_manifests,
+    read_bad_ids,
+    write_transcripts,
+)
+
+__all__ = [
+    "AsrDataModule",
+    "Tokenizer",
+    "batch_to_tensors",
+    "compute_fbank",
+    "conv2d_subsampled_length",
+    "fbank_config",
+    "filter_cuts",
+    "make_fbank",
+    "normalize_text",
+    "prepare_manifests",
+    "read_bad_ids",
+    "train_bpe",
+    "wav_fbank_kaldifeat",
+    "write_transcripts",
+]
