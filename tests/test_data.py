@@ -18,6 +18,7 @@ from rnnt_kd.data import (
     compute_fbank,
     conv2d_subsampled_length,
     filter_cuts,
+    load_cuts,
     make_fbank,
     normalize_text,
     prepare_manifests,
@@ -288,6 +289,10 @@ def test_kaldifeat_matches_lhotse_fbank(tmp_path):
     assert diff < 1e-3
     assert torch.equal(feats[0], feats[1])
     assert feats[2].shape == (50, 80)
+    # a file at another rate is resampled to 16 kHz first
+    sf.write(tmp_path / "x8k.wav", x[::2], SR // 2, subtype="FLOAT")
+    (f8k,) = wav_fbank_kaldifeat([tmp_path / "x8k.wav"])
+    assert abs(f8k.shape[0] - ref.shape[0]) <= 1
     # the options matter: kaldifeat's default high_freq (0 = Nyquist, not lhotse's -400) is far off
     import kaldifeat
 
@@ -297,3 +302,12 @@ def test_kaldifeat_matches_lhotse_fbank(tmp_path):
     opts.mel_opts.high_freq = 0.0
     other = kaldifeat.Fbank(opts)(torch.from_numpy(x))
     assert (other - torch.from_numpy(ref)).abs().max() > 0.5
+
+
+def test_load_cuts(corpus):
+    fbank = corpus["root"] / "fbank"
+    both = load_cuts([fbank / "syn_cuts_train.jsonl.gz", fbank / "syn_cuts_dev.jsonl.gz"])
+    assert list(both.ids) == list(corpus["cuts"].ids) + list(corpus["dev"].ids)
+    assert list(load_cuts(fbank / "syn_cuts_dev.jsonl.gz").ids) == list(corpus["dev"].ids)
+    with pytest.raises(FileNotFoundError):
+        load_cuts([fbank / "nope.jsonl.gz"])

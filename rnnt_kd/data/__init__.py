@@ -6,6 +6,7 @@ from rnnt_kd.data.datamodule import (
     batch_to_tensors,
     conv2d_subsampled_length,
     filter_cuts,
+    load_cuts,
 )
 from rnnt_kd.data.features import fbank_config, make_fbank, wav_fbank_kaldifeat
 from rnnt_kd.data.prepare import (
@@ -24,6 +25,7 @@ __all__ = [
     "conv2d_subsampled_length",
     "fbank_config",
     "filter_cuts",
+    "load_cuts",
     "make_fbank",
     "normalize_text",
     "prepare_manifests",

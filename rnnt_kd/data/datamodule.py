@@ -21,11 +21,11 @@ import copy
 import logging
 import random
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from lhotse import CutSet
+from lhotse import CutSet, combine
 from lhotse.dataset import (
     DynamicBucketingSampler,
     DynamicCutSampler,
@@ -146,6 +146,19 @@ class AsrDataModule:
         sampler = DynamicCutSampler(cuts, max_duration=max_duration, shuffle=False)
         dataset = K2SpeechRecognitionDataset(return_cuts=True, input_strategy=PrecomputedFeatures())
         return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=num_workers)
+
+
+def load_cuts(paths: Union[Pathlike, Sequence[Pathlike]]) -> CutSet:
+    """One or more cut manifests (``*.jsonl.gz``) as one (lazy) CutSet, in the given order."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    if not paths:
+        raise ValueError("load_cuts: no cut manifests given")
+    for p in paths:
+        if not Path(p).is_file():
+            raise FileNotFoundError(f"No such cut manifest: {p}")
+    sets = [CutSet.from_file(p) for p in paths]
+    return sets[0] if len(sets) == 1 else combine(*sets)
 
 
 def _num_frames(cut) -> int:

@@ -9,6 +9,8 @@ model sees the same features in both places (``tests/test_data.py`` checks the d
 
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
 from typing import List, Sequence, Union
 
@@ -72,10 +74,18 @@ def kaldifeat_options(sample_rate: int = SAMPLE_RATE, device: Union[str, torch.d
 def _load_wav(path: Pathlike, sample_rate: int) -> torch.Tensor:
     import soundfile as sf
 
-    samples, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    try:
+        samples, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as e:
+        raise RuntimeError(f"Cannot read audio file {path}: {e}") from e
+    x = samples[:, 0]
     if sr != sample_rate:
-        raise ValueError(f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz")
-    return torch.from_numpy(np.ascontiguousarray(samples[:, 0]))
+        from scipy.signal import resample_poly
+
+        logging.info(f"{path}: resampling {sr} Hz -> {sample_rate} Hz")
+        g = math.gcd(sr, sample_rate)
+        x = resample_poly(x, sample_rate // g, sr // g).astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(x))
 
 
 def wav_fbank_kaldifeat(
@@ -86,8 +96,9 @@ def wav_fbank_kaldifeat(
     """Fbank features of raw audio with kaldifeat, matching the training features.
 
     Args:
-      wavs: audio file paths (first channel is used) or 1-D float waveforms in [-1, 1].
-      sample_rate: expected sample rate (files at another rate are an error).
+      wavs: audio file paths (first channel is used; other sample rates are resampled) or
+        1-D float waveforms in [-1, 1] at ``sample_rate``.
+      sample_rate: the model's sample rate.
     Returns:
       One float32 tensor (T, 80) per input, T = round(num_samples / 160) at 16 kHz.
     """
