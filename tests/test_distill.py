@@ -379,3 +379,23 @@ def test_full_vocab_gradcheck_and_teacher_no_grad():
     assert full_vocab_distill_loss(s, s.detach().clone(), mask).abs().item() < 1e-12
     with pytest.raises(ValueError, match="node_mask"):
         full_vocab_distill_loss(s, t, mask[:, :2])
+
+
+def test_saved_for_backward_is_small():
+    """Autograd keeps the student logits (no copy) and O(B*T*(U+1)) tensors, never V-sized ones."""
+    s, t, targets, t_lens, u_lens = _lattice_inputs(seed=14, B=2, T=6, U=3, V=50)
+    s.requires_grad_(True)
+    node_count = s[..., 0].numel()
+    saved = []
+
+    def pack(x):
+        saved.append(x)
+        return x
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda x: x):
+        loss = lattice_distill_loss(s, t, targets, t_lens, u_lens, temperature=2.0, chunk_size=2)
+    assert saved
+    for x in saved:
+        assert x.data_ptr() == s.data_ptr() or x.numel() <= node_count, tuple(x.shape)
+    loss.backward()
+    assert torch.isfinite(s.grad).all()
