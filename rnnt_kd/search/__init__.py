@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from rnnt_kd.model.transducer import Transducer
-from rnnt_kd.search.beam_search import modified_beam_search
+from rnnt_kd.search.beam_search import beam_search_hypotheses, best_hypothesis, modified_beam_search
 from rnnt_kd.search.greedy import greedy_search
 
 METHODS = ("greedy_search", "modified_beam_search")
@@ -35,4 +35,11 @@ def decode_batch(
     return modified_beam_search(model, encoder_out, encoder_out_lens, beam=beam)
 
 
-__all__ = ["METHODS", "decode_batch", "greedy_search", "modified_beam_search"]
+__all__ = [
+    "METHODS",
+    "beam_search_hypotheses",
+    "best_hypothesis",
+    "decode_batch",
+    "greedy_search",
+    "modified_beam_search",
+]

@@ -11,7 +11,7 @@ from torch import Tensor
 from rnnt_kd.model.transducer import Transducer
 from rnnt_kd.search.greedy import _decoder_out
 
-Hyps = Dict[Tuple[int, ...], float]  # token sequence (with context prefix) -> log-prob
+Hyps = Dict[Tuple[int, ...], float]  # token sequence -> total log-prob
 
 
 def _log_add(a: float, b: float) -> float:
@@ -21,13 +21,12 @@ def _log_add(a: float, b: float) -> float:
 
 
 def best_hypothesis(hyps: Hyps, context_size: int) -> List[int]:
-    """The hypothesis maximising ``log_prob / len(ys)``, without its context prefix.
+    """The token sequence maximising ``log_prob / (context_size + len(tokens))``.
 
-    As in icefall, ``ys`` includes the ``context_size`` leading blanks, so the length is never 0
-    and normalisation divides by ``context_size + num_tokens``.
+    This is icefall's ``log_prob / len(ys)`` where ``ys`` carries the ``context_size`` leading
+    blanks: the divisor is never 0 and an empty hypothesis competes fairly.
     """
-    ys = max(hyps, key=lambda k: hyps[k] / len(k))
-    return list(ys[context_size:])
+    return list(max(hyps, key=lambda k: hyps[k] / (context_size + len(k))))
 
 
 @torch.no_grad()
@@ -47,6 +46,19 @@ def modified_beam_search(
       beam: number of hypotheses kept per utterance (>= 1).
     Returns:
       B token-id lists, in input order.
+    """
+    ctx = model.decoder.context_size
+    beams = beam_search_hypotheses(model, encoder_out, encoder_out_lens, beam)
+    return [best_hypothesis(h, ctx) for h in beams]
+
+
+@torch.no_grad()
+def beam_search_hypotheses(
+    model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor, beam: int = 4
+) -> List[Hyps]:
+    """The final beam of ``modified_beam_search`` per utterance (input order): a dict from token
+    sequence (tuple, no blanks) to its total log-prob, summed (log-add) over the alignments that
+    survived the beam. Arguments as in ``modified_beam_search``.
     """
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
@@ -83,7 +95,7 @@ def modified_beam_search(
             beams[i] = new
             start += n
 
-    result: List[List[int]] = [[] for _ in order]
+    result: List[Hyps] = [{} for _ in order]
     for pos, b in enumerate(order):
-        result[b] = best_hypothesis(beams[pos], ctx)
+        result[b] = {ys[ctx:]: lp for ys, lp in beams[pos].items()}
     return result
