@@ -163,3 +163,14 @@ def test_overfit_tiny_model_then_decode_exactly():
     assert decode_batch(model, features, feature_lens, "modified_beam_search", 4) == transcripts
     with pytest.raises(ValueError, match="unknown decoding method"):
         decode_batch(model, features, feature_lens, "fast_beam_search")
+
+
+@pytest.mark.parametrize("method", ["greedy_search", "modified_beam_search"])
+def test_decode_batch_with_too_short_utterances(method):
+    model = random_model(vocab=9, seed=3)
+    features = torch.randn(3, 40, 80, generator=torch.Generator().manual_seed(3))
+    lens = torch.tensor([40, 5, 8])  # 5 and 8 frames give 0 encoder frames
+    hyps = decode_batch(model, features, lens, method=method, beam=3)
+    assert hyps[1] == [] and hyps[2] == []
+    assert hyps[0] == decode_batch(model, features[:1], lens[:1], method=method, beam=3)[0]
+    assert torch.isfinite(model.encode(features, lens)[0]).all()
