@@ -56,22 +56,6 @@ def _unwrap(model: torch.nn.Module) -> Transducer:
     return model.module if hasattr(model, "module") else model  # DDP
 
 
-def _node_mask_band(ranges: torch.Tensor, boundary: torch.Tensor) -> torch.Tensor:
-    """(B, T, s_range) bool: band node (t, ranges[b,t,k]) is inside utterance b's lattice."""
-    t_idx = torch.arange(ranges.size(1), device=ranges.device)
-    valid_t = t_idx[None, :] < boundary[:, 3:4]  # (B, T)
-    valid_u = ranges <= boundary[:, 2, None, None]  # (B, T, s_range)
-    return valid_t[:, :, None] & valid_u
-
-
-def _node_mask_full(logits: torch.Tensor, boundary: torch.Tensor) -> torch.Tensor:
-    """(B, T, U+1) bool mask of valid full-lattice nodes."""
-    B, T, U1, _ = logits.shape
-    t_ok = torch.arange(T, device=logits.device)[None, :] < boundary[:, 3:4]
-    u_ok = torch.arange(U1, device=logits.device)[None, :] <= boundary[:, 2:3]
-    return t_ok[:, :, None] & u_ok[:, None, :]
-
-
 def compute_loss(
     model: torch.nn.Module,
     features: torch.Tensor,
@@ -146,13 +130,13 @@ def distillation_term(
         if cfg.distill_type == "ybr":
             if cfg.distill_temperature == 1.0:
                 return distill.band_distill_loss(
-                    s_out.px, s_out.py, t_out.px.detach(), t_out.py.detach(), boundary,
-                    s_out.ranges, reduction="sum")
+                    s_out.px, s_out.py, t_out.px, t_out.py, ranges=s_out.ranges,
+                    boundary=boundary, reduction="sum")
             return distill.band_distill_loss_from_logits(
                 s_out.logits, t_out.logits.detach(), targets, s_out.ranges, boundary,
                 blank_id=_unwrap(model).blank_id, temperature=cfg.distill_temperature,
                 reduction="sum")
-        mask = _node_mask_band(s_out.ranges, boundary)
+        mask = distill.band_node_mask(s_out.ranges, boundary)
         return distill.full_vocab_distill_loss(
             s_out.logits, t_out.logits.detach(), mask, temperature=cfg.distill_temperature,
             reduction="sum")
@@ -165,6 +149,8 @@ def distillation_term(
         return distill.lattice_distill_loss(
             s_logits, t_logits, targets, s_out.encoder_out_lens, target_lens,
             blank_id=student.blank_id, temperature=cfg.distill_temperature, reduction="sum")
+    mask = distill.lattice_node_mask(s_out.encoder_out_lens, target_lens, s_logits.size(1),
+                                     s_logits.size(2))
     return distill.full_vocab_distill_loss(
-        s_logits, t_logits, _node_mask_full(s_logits, boundary),
+        s_logits, t_logits, mask,
         temperature=cfg.distill_temperature, reduction="sum")

@@ -161,10 +161,9 @@ class Trainer:
         if sha and sha != self.tokenizer.sha256:
             raise ckpt_lib.CheckpointError(
                 f"{path} was trained with another BPE model than {a.bpe_model}")
+        self.model.load_state_dict(state["model"])  # plain weights (zeros where pruned)
         if state.get("masks"):
-            pruning.load_plain_state_dict(self.model, state["model"], state["masks"])
-        else:
-            self.model.load_state_dict(state["model"])
+            pruning.apply_masks(self.model, state["masks"])  # training goes on with the masks
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.pruner and state.get("pruner"):
@@ -249,13 +248,11 @@ class Trainer:
             loader = dm.train_dataloader(
                 train_cuts, max_duration=a.max_duration, shuffle=True,
                 spec_augment=a.spec_augment, num_workers=a.num_workers,
-                world_size=self.world_size, rank=self.rank, seed=a.seed + epoch)
-            sampler = loader.sampler
-            if self.sampler_state is not None:
-                sampler.load_state_dict(self.sampler_state)
-                self.sampler_state = None
-            else:
-                sampler.set_epoch(epoch)
+                world_size=self.world_size, rank=self.rank, seed=a.seed,
+                sampler_state_dict=self.sampler_state)
+            if self.sampler_state is None:
+                loader.sampler.set_epoch(epoch)  # a new shuffle each epoch
+            self.sampler_state = None
             self._train_epoch(loader, epoch)
             valid = self.validate(valid_loader)
             log.info("epoch %d validation: %s", epoch, fmt(valid))
