@@ -75,3 +75,13 @@ def train_argv(data: Dict[str, Path], exp_dir: Path, *extra: str) -> list:
         "--warmup-batches", "2", "--model-warm-step", "4", "--log-interval", "2",
         "--progress", "false", "--min-utt-duration", "0.5", *extra,
     ]
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tiny_data, tmp_path_factory) -> Path:
+    """A tiny dense model trained for one epoch: ``epoch-1.pt`` (teacher / pruning start)."""
+    from rnnt_kd.bin import train as train_cli
+
+    exp = tmp_path_factory.mktemp("teacher")
+    train_cli.main(train_argv(tiny_data, exp, "--num-epochs", "1", "--tensorboard", "false"))
+    return exp / "epoch-1.pt"
