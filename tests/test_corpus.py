@@ -10,6 +10,7 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 import wave
 from pathlib import Path
 
@@ -221,8 +222,10 @@ def test_utt_rng_keyed():
 
 
 @needs_tts
-@pytest.mark.parametrize("role, engine", [("train", "espeak"), ("train", "flite"),
-                                          ("train", "festival"), ("test-other", "festival")])
+@pytest.mark.parametrize(
+    "role, engine",
+    [("train", "espeak"), ("train", "flite"), ("train", "festival"), ("test-other", "festival")],
+)
 def test_synthesize_deterministic_and_batch_independent(role, engine):
     spk = next(s for s in speakers.make_speakers(role, 9, 0) if s.engine == engine)
     items = [("1-10-0000", "THE CAT SAT ON THE MAT"), ("1-10-0001", "A DOG BARKED AT NIGHT"),
@@ -453,6 +456,7 @@ def test_lhotse_reads_parts(tiny_corpora, tmp_path):
 
 def test_cli_help():
     out = subprocess.run(
-        ["python", "-m", "rnnt_kd.corpus.make_corpus", "--help"], capture_output=True, text=True
-    )
+        [sys.executable, "-m", "rnnt_kd.corpus.make_corpus", "--help"],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
     assert out.returncode == 0 and "--num-train" in out.stdout and "--farfield-snr" in out.stdout
