@@ -62,25 +62,8 @@ done_dir=$exp_root/.done
 mkdir -p "$done_dir" "$exp_root/log"
 times=$exp_root/stage_times.tsv
 
-log() { echo -e "$(date '+%Y-%m-%d %H:%M:%S') (run.sh:${BASH_LINENO[0]}) $*"; }
-run_stage() {  # run_stage N NAME FUNC: skip when done, time it, mark done only on success
-  local n=$1 name=$2 fn=$3 t0
-  if [ "$stage" -le "$n" ] && [ "$stop_stage" -ge "$n" ]; then
-    if [ -f "$done_dir/$n.$name" ]; then log "Stage $n ($name): done before, skipping"; return; fi
-    log "Stage $n: $name"
-    t0=$(date +%s)
-    "$fn"
-    printf '%s\t%s\t%s\n' "$n" "$name" "$(( $(date +%s) - t0 ))" >> "$times"
-    touch "$done_dir/$n.$name"
-  fi
-}
+. shared/recipe_lib.sh
 PY() { "$python" "$@"; }
-record() {  # record EXP_DIR CMD...: write the exact command beside the results, then run it
-  local d=$1; shift
-  mkdir -p "$d"
-  printf '%q ' "$@" | sed 's/ $/\n/' > "$d/command.txt"
-  "$@"
-}
 
 stage0() {
   bash ../../../local/install_corpus_tools.sh --quiet
@@ -109,7 +92,7 @@ common_train_args=(--train-cuts "$fbank_dir/${prefix}_cuts_$train_part.jsonl.gz"
 teacher_ckpt=$exp_root/teacher/epoch-$teacher_epochs.pt
 
 stage4() {
-  record "$exp_root/teacher" PY -m rnnt_kd.bin.train "${common_train_args[@]}" \
+  record "$exp_root/teacher" "$python" -m rnnt_kd.bin.train "${common_train_args[@]}" \
     --exp-dir "$exp_root/teacher" --model-preset "$teacher_preset" --num-epochs "$teacher_epochs"
 }
 
@@ -143,7 +126,7 @@ stage5() {
     if [ -f "$done_dir/5.student.$name" ]; then log "student $name: done before"; continue; fi
     log "student $name"
     # shellcheck disable=SC2086
-    record "$exp_root/$name" PY -m rnnt_kd.bin.train "${common_train_args[@]}" \
+    record "$exp_root/$name" "$python" -m rnnt_kd.bin.train "${common_train_args[@]}" \
       --exp-dir "$exp_root/$name" $extra
     touch "$done_dir/5.student.$name"
   done
