@@ -3,10 +3,11 @@
 # speech synthesizers (espeak-ng, flite, festival + two voices) and offline text
 # (WordNet, fortunes, word lists, the King James Bible).
 #
-#   usage: local/install_corpus_tools.sh [--check]
+#   usage: local/install_corpus_tools.sh [--check] [--quiet]
 #
 # Idempotent: does nothing when every binary and data file is already present.
-# --check only reports what is missing (exit 1 if anything is).
+# --check only reports what is missing (exit 1 if anything is); --quiet prints nothing when all
+# is present.
 # Uses sudo when not run as root. Needs apt-get (Debian/Ubuntu).
 set -euo pipefail
 
@@ -28,12 +29,15 @@ PROBES=(
 )
 
 CHECK_ONLY=0
-case "${1:-}" in
-  --check) CHECK_ONLY=1 ;;
-  -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
-  "") ;;
-  *) echo "install_corpus_tools.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
-esac
+QUIET=0
+for arg in "$@"; do
+  case "$arg" in
+    --check) CHECK_ONLY=1 ;;
+    --quiet) QUIET=1 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "install_corpus_tools.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for probe in "${PROBES[@]}"; do
@@ -47,7 +51,7 @@ for probe in "${PROBES[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install_corpus_tools.sh: all corpus tools present (${PACKAGES[*]})"
+  [ "$QUIET" = 1 ] || echo "install_corpus_tools.sh: all corpus tools present (${PACKAGES[*]})"
   exit 0
 fi
 echo "install_corpus_tools.sh: missing packages: ${missing[*]}"
