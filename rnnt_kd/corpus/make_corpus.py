@@ -157,12 +157,17 @@ class _Runner:
         self.pool = multiprocessing.get_context("spawn").Pool(num_jobs) if num_jobs > 1 else None
 
     def run(self, fn, tasks: list, total: int, desc: str) -> list:
+        t0 = time.time()
         results = []
         it = self.pool.imap_unordered(fn, tasks) if self.pool else map(fn, tasks)
         with tqdm(total=total, desc=desc, unit="utt", disable=not self.progress) as bar:
             for res in it:
                 results.extend(res)
                 bar.update(len(res))
+        dt = time.time() - t0
+        logging.info(
+            f"{desc}: {total} utterances in {dt:.1f} s ({total / max(dt, 1e-9):.1f} utt/s)"
+        )
         return results
 
     def close(self) -> None:
@@ -286,18 +291,19 @@ def make_corpus(
     try:
         for part, part_utts in utts.items():
             info_parts[part] = _synth_part(runner, libri / part, part_utts, seed)
-        babble_dirs = {}
-        for which in ("test", "train") if train_farfield_fraction > 0 else ("test",):
-            babble_dirs[which], spks = _make_babble(
-                runner, out_dir / "babble" / which, which, seed, engines_mix, babble_talkers,
-                babble_sentences,
-            )  # fmt: skip
-            all_speakers += spks
+        n_ff = int(round(train_farfield_fraction * num_train))
+        babble_dirs = {"test": "", "train": ""}
+        for which, needed in (("test", num_test > 0), ("train", n_ff > 0)):
+            if needed:
+                babble_dirs[which], spks = _make_babble(
+                    runner, out_dir / "babble" / which, which, seed, engines_mix,
+                    babble_talkers, babble_sentences,
+                )  # fmt: skip
+                all_speakers += spks
         info_parts[TEST_FF] = _farfield_part(
             runner, libri, TEST_FF, utts[TEST], seed, babble_dirs["test"], farfield_snr
         )
-        if train_farfield_fraction > 0:
-            n_ff = int(round(train_farfield_fraction * num_train))
+        if n_ff > 0:
             pick = np.sort(rng(PART_CODE[TRAIN_FF]).choice(num_train, n_ff, replace=False))
             info_parts[TRAIN_FF] = _farfield_part(
                 runner, libri, TRAIN_FF, [utts[TRAIN][i] for i in pick], seed,
