@@ -243,7 +243,8 @@ def make_corpus(
     only sentences made of the N most frequent words (None: all ~57k sentences).
     ``farfield_snr``: SNR range (dB) of the far-field noise. ``engines_mix``: share of speakers
     per engine (train, dev, test-clean). ``babble_talkers`` x ``babble_sentences``: KJV
-    utterances per babble bank.
+    utterances per babble bank. ``num_jobs > 1`` uses "spawn" worker processes: a script that
+    calls this must do so under ``if __name__ == "__main__":``.
     """
     t_start = time.time()
     out_dir = Path(out_dir)
