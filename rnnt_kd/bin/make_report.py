@@ -17,6 +17,8 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from rnnt_kd.utils import str2bool
+
 EXPERIMENTS = [  # name, group, kd, baseline (the same model without KD)
     ("teacher", "dense", False, None),
     ("sparse60", "sparse 60%", False, None),
@@ -38,6 +40,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="")
     p.add_argument("--recipe", default="run.sh", help="recipe path shown in the commands")
     p.add_argument("--corpus-info", default=None, help="corpus_info.json of the generated corpus")
+    p.add_argument("--preamble", default=None,
+                   help="markdown file inserted after the title (e.g. reference numbers)")
+    p.add_argument("--plot", type=str2bool, default=True,
+                   help="write wer_vs_sparsity.png and link it (false: no sparse models)")
     return p
 
 
@@ -70,6 +76,9 @@ def collect(exp_root: Path) -> List[Dict[str, Any]]:
                                "command": (d / "command.txt").read_text().strip()
                                if (d / "command.txt").is_file() else None, "wer": {}}
         for method in METHODS:
+            if (d / method / "command.txt").is_file():  # recipes that record decode commands
+                row.setdefault("decode_commands", {})[method] = (
+                    (d / method / "command.txt").read_text().strip())
             w = latest_wers(d, method)
             if w:
                 row["wer"][method] = w["wer"]
@@ -127,11 +136,15 @@ def fmt_pct(x: Optional[float], signed: bool = False) -> str:
     return f"{x:+.1f}%" if signed else f"{x:.2f}"
 
 
-def write_markdown(rows, out: Path, stage_times, preset: str, recipe: str, corpus_info) -> None:
+def write_markdown(rows, out: Path, stage_times, preset: str, recipe: str, corpus_info,
+                   preamble: str = "", with_plot: bool = True) -> None:
     lines = [f"# Results: {recipe} (preset `{preset}`)", ""]
+    if preamble:
+        lines += [preamble.rstrip("\n"), ""]
     lines += ["Produced by `./run.sh --stage 0 --stop-stage 6"
               + (f" --preset {preset}" if preset and preset != "default" else "")
-              + "` (this file, `results.json` and the plot are written by stage 6).", ""]
+              + "` (this file, `results.json`" + (" and the plot" if with_plot else "")
+              + " are written by stage 6).", ""]
     if corpus_info:
         lines += ["Corpus: " + ", ".join(f"{k} {v}" for k, v in corpus_info.items()
                                          if not isinstance(v, (dict, list))), ""]
@@ -160,14 +173,20 @@ def write_markdown(rows, out: Path, stage_times, preset: str, recipe: str, corpu
     lines += ["KD rel. = (WER with KD - WER without) / WER without, same architecture and "
               "sparsity; negative is better.", "",
               "Sparsity is measured on the decoded model (averaged checkpoints with the pruning "
-              "masks re-applied) over the prunable weights; non-zero counts the whole model.", "",
-              "![WER vs sparsity](wer_vs_sparsity.png)", "", "## Commands", ""]
+              "masks re-applied) over the prunable weights; non-zero counts the whole model.", ""]
+    if with_plot:
+        lines += ["![WER vs sparsity](wer_vs_sparsity.png)", ""]
+    lines += ["## Commands", ""]
     for r in rows:
         if r.get("command"):
             lines += [f"- **{r['name']}** (train): `{r['command']}`"]
-    lines += ["", "Decoding (every model, both methods): `python -m rnnt_kd.bin.decode --exp-dir "
-              "exp/<name> --epoch E --avg A --method {greedy_search,modified_beam_search} "
-              "--beam-size 4 --bpe-model ... --test-cuts ...` (see stage 6 of run.sh).", ""]
+        for method, cmd in r.get("decode_commands", {}).items():
+            lines += [f"- **{r['name']}** (decode, {method}): `{cmd}`"]
+    lines += [""]
+    if not any(r.get("decode_commands") for r in rows):
+        lines += ["Decoding (every model, both methods): `python -m rnnt_kd.bin.decode --exp-dir "
+                  "exp/<name> --epoch E --avg A --method {greedy_search,modified_beam_search} "
+                  "--beam-size 4 --bpe-model ... --test-cuts ...` (see stage 6 of run.sh).", ""]
     if stage_times:
         lines += ["## Wall time per stage (this run)", "", "| stage | seconds |", "|---|---|"]
         lines += [f"| {n} {name} | {sec} |" for n, name, sec in stage_times]
@@ -188,8 +207,11 @@ def main(argv: List[str] | None = None) -> None:
     corpus_info = None
     if args.corpus_info and Path(args.corpus_info).is_file():
         corpus_info = json.loads(Path(args.corpus_info).read_text())
-    plot(rows, out / "wer_vs_sparsity.png")
-    write_markdown(rows, out / "RESULTS.md", stage_times, args.preset, args.recipe, corpus_info)
+    if args.plot:
+        plot(rows, out / "wer_vs_sparsity.png")
+    preamble = Path(args.preamble).read_text() if args.preamble else ""
+    write_markdown(rows, out / "RESULTS.md", stage_times, args.preset, args.recipe, corpus_info,
+                   preamble, with_plot=args.plot)
     (out / "results.json").write_text(json.dumps(
         {"preset": args.preset, "experiments": rows, "stage_times": stage_times,
          "corpus": corpus_info}, indent=1) + "\n")
