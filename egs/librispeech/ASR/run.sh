@@ -10,6 +10,9 @@
 #   ./run.sh --dl-dir /data/corpora               # LibriSpeech already in /data/corpora/LibriSpeech
 #   ./run.sh --preset tiny --train-parts X ...    # toy models for a toy corpus (the tests)
 #
+# GPU training needs the pruned RNN-T loss with CUDA kernels: k2 (CUDA wheels from k2's site) or
+# fast_rnnt built with CUDA; see "GPU and k2 users" in the top-level README.
+#
 # Stages: 0 download (lhotse), 1 manifests, 2 fbank, 3 BPE, 4 teacher, 5 students, 6 decode +
 # RESULTS.md. Each finished stage leaves a marker in $exp_root/.done/; a rerun skips it.
 set -euo pipefail
