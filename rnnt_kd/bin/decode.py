@@ -58,6 +58,8 @@ def test_set_name(path: str) -> str:
 def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if args.checkpoint is None and args.epoch is None:
         parser.error("give --epoch (with --avg) or --checkpoint")
+    if args.checkpoint is not None and args.epoch is not None:
+        parser.error("give either --checkpoint or --epoch/--avg, not both")
     if args.beam_size < 1:
         parser.error("--beam-size must be >= 1")
     for f in args.test_cuts:
@@ -77,13 +79,17 @@ def decode_cuts(model, tokenizer, cuts, method: str, beam: int, max_duration: fl
                 device: torch.device, desc: str = "") -> Tuple[List[Tuple[str, List[str],
                                                                          List[str]]], float]:
     """Decode a CutSet; returns ([(cut_id, ref_words, hyp_words)], seconds of audio)."""
-    from rnnt_kd.data import AsrDataModule, batch_to_tensors
+    from rnnt_kd.data import AsrDataModule, batch_is_empty, batch_to_tensors
     from rnnt_kd.search import decode_batch
 
     loader = AsrDataModule().test_dataloader(cuts, max_duration=max_duration)
     results = []
     audio_sec = 0.0
     for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True):
+        for cut_id, reason in batch.get("skipped_cuts", []):
+            log.warning("%s: cut %s not decoded: %s", desc, cut_id, reason)
+        if batch_is_empty(batch):
+            continue
         feats, feat_lens, _, _, cut_ids, texts = batch_to_tensors(batch, tokenizer, device)
         audio_sec += float(feat_lens.sum()) * 0.01
         hyps = decode_batch(model, feats, feat_lens, method=method, beam=beam)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import sys
 
 from rnnt_kd.utils import str2bool
@@ -89,6 +90,9 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--tensorboard", type=str2bool, default=True)
     g.add_argument("--progress", type=str2bool, default=True, help="tqdm bar per epoch")
     g.add_argument("--inject-nan-at-step", type=int, default=-1, help=argparse.SUPPRESS)
+    g.add_argument("--inject-nan-count", type=int, default=1, help=argparse.SUPPRESS)
+    g.add_argument("--inject-nan-kind", choices=["loss", "grad"], default="loss",
+                   help=argparse.SUPPRESS)
 
     g = p.add_argument_group("distillation (y/blank lattice KD, Panchapagesan et al. 2021)")
     g.add_argument("--teacher-checkpoint", default=None,
@@ -131,13 +135,55 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Train; errors propagate (use :func:`cli` for one-line messages and exit codes)."""
     parser = get_parser()
     args = parser.parse_args(argv)
     check_args(args, parser)
     from rnnt_kd.train import distributed
-    from rnnt_kd.train.trainer import run
 
     distributed.launch(functools.partial(_run, args=args), args.world_size)
+
+
+# exceptions that mean "the input or the options are wrong", not "rnnt-kd has a bug"
+USER_ERRORS = ("CheckpointError", "TooManyBadBatches", "FileNotFoundError", "ValueError")
+
+
+def _fail(message: str, code: int) -> int:
+    """Print ``train: error: MESSAGE`` (one line) on stderr and into the training log file."""
+    message = " ".join(message.split())
+    for h in logging.getLogger().handlers:
+        if isinstance(h, logging.FileHandler):
+            h.emit(logging.makeLogRecord(
+                {"msg": f"train: error: {message}", "levelname": "ERROR", "levelno": 40}))
+    print(f"train: error: {message}", file=sys.stderr)
+    return code
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """The command line: :func:`main`, with user errors (a missing, corrupt or incompatible
+    checkpoint, a BPE model or teacher that does not match, a missing file, too many non-finite
+    batches) reported as one ``train: error: ...`` line and a non-zero exit code instead of a
+    traceback. Returns the exit code."""
+    import torch.multiprocessing as mp
+
+    from rnnt_kd.train.checkpoint import CheckpointError
+    from rnnt_kd.train.trainer import TooManyBadBatches
+
+    try:
+        main(argv)
+    except TooManyBadBatches as e:
+        return _fail(str(e), 1)
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        return _fail(str(e), 2)
+    except mp.ProcessRaisedException as e:  # --world-size N: a spawned rank raised
+        last = str(e).strip().splitlines()[-1]
+        name, _, message = last.partition(": ")
+        if name.rsplit(".", 1)[-1] not in USER_ERRORS:
+            raise
+        return _fail(message, 1 if name.endswith("TooManyBadBatches") else 2)
+    except KeyboardInterrupt:
+        return _fail("interrupted; continue with --auto-resume true", 130)
+    return 0
 
 
 def _run(rank: int, world_size: int, args: argparse.Namespace) -> None:
@@ -147,4 +193,4 @@ def _run(rank: int, world_size: int, args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -47,7 +47,13 @@ def transcribe(model, tokenizer, sound_files: List[str], method: str = "greedy_s
 
 
 def main(argv: List[str] | None = None) -> None:
-    args = get_parser().parse_args(argv)
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    from pathlib import Path
+
+    for f in [args.checkpoint, args.bpe_model, *args.sound_files]:
+        if not Path(f).exists():
+            parser.error(f"no such file: {f}")
     from rnnt_kd.data import Tokenizer
     from rnnt_kd.train.checkpoint import CheckpointError
     from rnnt_kd.train.model_io import load_model
@@ -60,6 +66,9 @@ def main(argv: List[str] | None = None) -> None:
         sha = ckpt.get("tokenizer_sha256")
         if sha and sha != tokenizer.sha256:
             raise CheckpointError(f"{args.bpe_model} is not the BPE model of {args.checkpoint}")
+        if model.config.vocab_size != tokenizer.vocab_size:
+            raise CheckpointError(f"{args.bpe_model} has {tokenizer.vocab_size} tokens, the model "
+                                  f"{model.config.vocab_size}")
         out = transcribe(model.to(device), tokenizer, args.sound_files, args.method,
                          args.beam_size, device)
     except (CheckpointError, OSError, ValueError) as e:

@@ -3,6 +3,9 @@
 from rnnt_kd.data.bpe import Tokenizer, train_bpe
 from rnnt_kd.data.datamodule import (
     AsrDataModule,
+    SkipBadCuts,
+    append_bad_ids,
+    batch_is_empty,
     batch_to_tensors,
     conv2d_subsampled_length,
     filter_cuts,
@@ -19,7 +22,10 @@ from rnnt_kd.data.prepare import (
 
 __all__ = [
     "AsrDataModule",
+    "SkipBadCuts",
     "Tokenizer",
+    "append_bad_ids",
+    "batch_is_empty",
     "batch_to_tensors",
     "compute_fbank",
     "conv2d_subsampled_length",

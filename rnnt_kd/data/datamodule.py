@@ -72,6 +72,83 @@ class _SeedWorkers:
         torch.manual_seed(s)
 
 
+def append_bad_ids(path: Pathlike, bad: Sequence[Tuple[str, str]]) -> None:
+    """Append ``<id>\t<reason>`` lines to ``path``, skipping lines it already holds (so a resumed
+    run does not repeat them)."""
+    if not bad:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    have = set(path.read_text(encoding="utf-8").splitlines()) if path.is_file() else set()
+    lines = [f"{cut_id}\t{reason}" for cut_id, reason in bad]
+    new = [line for line in dict.fromkeys(lines) if line not in have]
+    with open(path, "a", encoding="utf-8") as f:
+        f.writelines(f"{line}\n" for line in new)
+
+
+def _one_line(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {msg[0][:200] if msg else ''}".rstrip(": ")
+
+
+def _feature_problem(cut) -> Optional[str]:
+    """Why the features of ``cut`` cannot be used, or None."""
+    try:
+        feats = cut.load_features()
+    except Exception as e:  # noqa: BLE001 - corrupt/missing storage raises many types
+        return f"unreadable features: {_one_line(e)}"
+    if feats is None or feats.size == 0 or not np.isfinite(feats).all():
+        return "unreadable features: empty or non-finite values"
+    return None
+
+
+class SkipBadCuts(torch.utils.data.Dataset):
+    """Wraps a ``K2SpeechRecognitionDataset`` so one unreadable feature file never stops an epoch.
+
+    A batch that fails to load (or holds non-finite features) is checked cut by cut; the cuts
+    whose features cannot be loaded are dropped and the rest is loaded again. The dropped cuts
+    are listed in ``batch["skipped_cuts"]`` as ``(cut_id, reason)``; when nothing is left the
+    batch is ``{"skipped_cuts": [...]}`` only (no ``"inputs"``): see :func:`batch_is_empty`.
+    """
+
+    def __init__(self, dataset: K2SpeechRecognitionDataset) -> None:
+        self.dataset = dataset
+
+    def _load(self, cuts: CutSet) -> Dict[str, Any]:
+        batch = self.dataset[cuts]
+        if not torch.isfinite(batch["inputs"]).all():
+            raise ValueError("non-finite features")
+        return batch
+
+    def __getitem__(self, cuts: CutSet) -> Dict[str, Any]:
+        try:
+            return self._load(cuts)
+        except Exception as e:  # noqa: BLE001 - decided per cut below
+            error = e
+        bad, good = [], []
+        for cut in cuts:
+            why = _feature_problem(cut)
+            if why is None:
+                good.append(cut)
+            else:
+                bad.append((cut.id, why))
+        if not bad:  # every cut loads alone: the batch as a whole is unusable
+            bad, good = [(c.id, f"batch failed to load: {_one_line(error)}") for c in cuts], []
+        batch: Dict[str, Any] = {}
+        if good:
+            try:
+                batch = self._load(CutSet.from_cuts(good))
+            except Exception as e:  # noqa: BLE001
+                bad += [(c.id, f"batch failed to load: {_one_line(e)}") for c in good]
+        batch["skipped_cuts"] = bad
+        return batch
+
+
+def batch_is_empty(batch: Dict[str, Any]) -> bool:
+    """True for a batch whose every cut was dropped by :class:`SkipBadCuts`."""
+    return "inputs" not in batch
+
+
 class AsrDataModule:
     """Builds train / valid / test dataloaders. The train sampler is ``dataloader.sampler``
     (also kept as ``self.train_sampler``); save ``sampler.state_dict()`` to resume mid-epoch.
@@ -117,11 +194,11 @@ class AsrDataModule:
         if sampler_state_dict is not None:
             logging.info("Restoring the train sampler's state")
             sampler.load_state_dict(copy.deepcopy(sampler_state_dict))
-        dataset = K2SpeechRecognitionDataset(
+        dataset = SkipBadCuts(K2SpeechRecognitionDataset(
             return_cuts=True,
             input_strategy=PrecomputedFeatures(),
             input_transforms=[make_spec_augment()] if spec_augment else [],
-        )
+        ))
         self.train_sampler = sampler
         return DataLoader(
             dataset,
@@ -142,9 +219,11 @@ class AsrDataModule:
         self, cuts: CutSet, max_duration: float, num_workers: int = 0
     ) -> DataLoader:
         """Cuts in manifest order (each batch then sorted by duration), ``cut`` objects kept so
-        results can be written per cut id."""
+        results can be written per cut id. Cuts with unreadable features are dropped and listed
+        in ``batch["skipped_cuts"]`` (see :class:`SkipBadCuts`)."""
         sampler = DynamicCutSampler(cuts, max_duration=max_duration, shuffle=False)
-        dataset = K2SpeechRecognitionDataset(return_cuts=True, input_strategy=PrecomputedFeatures())
+        dataset = SkipBadCuts(
+            K2SpeechRecognitionDataset(return_cuts=True, input_strategy=PrecomputedFeatures()))
         return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=num_workers)
 
 
@@ -180,7 +259,8 @@ def filter_cuts(
     Removed, in this order of checks: duration outside ``[min_duration, max_duration]``;
     empty text or text whose encoding contains ``<unk>``; subsampled frames
     ``T' = subsampled_length_fn(T) < U`` BPE tokens (k2's pruned loss needs ``T' >= U``).
-    Each reason's count is logged; ``<id>\\t<reason>`` lines are appended to ``bad_ids_path``.
+    Each reason's count is logged; ``<id>\\t<reason>`` lines are appended to ``bad_ids_path``
+    (lines already there are not repeated).
     """
     kept, bad = [], []
     counts: Dict[str, int] = {}
@@ -208,11 +288,8 @@ def filter_cuts(
         logging.warning(f"filter_cuts: removed {len(bad)} of {total} cuts ({detail})")
     else:
         logging.info(f"filter_cuts: kept all {total} cuts")
-    if bad_ids_path is not None and bad:
-        Path(bad_ids_path).parent.mkdir(parents=True, exist_ok=True)
-        with open(bad_ids_path, "a", encoding="utf-8") as f:
-            for cut_id, reason in bad:
-                print(f"{cut_id}\t{reason}", file=f)
+    if bad_ids_path is not None:
+        append_bad_ids(bad_ids_path, bad)
     return CutSet.from_cuts(kept)
 
 

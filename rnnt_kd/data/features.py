@@ -77,7 +77,7 @@ def _load_wav(path: Pathlike, sample_rate: int) -> torch.Tensor:
     try:
         samples, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:
-        raise RuntimeError(f"Cannot read audio file {path}: {e}") from e
+        raise ValueError(f"Cannot read audio file {path}: {e}") from e
     x = samples[:, 0]
     if sr != sample_rate:
         from scipy.signal import resample_poly

@@ -4,11 +4,12 @@ LibriSpeech layout: ``<corpus_dir>/<part>/<spk>/<chapter>/<spk>-<chapter>.trans.
 ``<spk>-<chapter>-<utt> TRANSCRIPT`` and audio ``<spk>-<chapter>-<utt>.flac`` beside it. Part
 names are arbitrary (``train``, ``dev-clean``, ...).
 
-Bad data never reaches feature extraction: an entry with a missing or unreadable audio file or
-an empty transcript is dropped, logged with a count, and written as ``<id>\\t<reason>`` to
-``bad_cuts_<part>.txt`` (by :func:`prepare_manifests` in the manifest directory, and by
-:func:`compute_fbank`, which also re-checks that every audio file decodes, in the feature
-directory, where the file lists the bad ids of both stages).
+Manifests are written to a temporary name and renamed, so a part whose manifest exists is
+complete (reruns skip it). Bad data never reaches feature extraction: an entry with a missing or
+unreadable audio file or an empty transcript is dropped, logged with a count, and written as
+``<id>\\t<reason>`` to ``bad_cuts_<part>.txt`` (by :func:`prepare_manifests` in the manifest
+directory, and by :func:`compute_fbank`, which also re-checks that every audio file decodes, in
+the feature directory, where the file lists the bad ids of both stages).
 
 Example::
 
@@ -19,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,6 +43,14 @@ from rnnt_kd.data.features import make_fbank
 
 Pathlike = Union[str, Path]
 BadEntry = Tuple[str, str]  # (id, reason)
+
+
+def _atomic_to_file(manifest, path: Path) -> None:
+    """``manifest.to_file(path)`` through a temporary name in the same directory, so a killed run
+    never leaves a truncated manifest that a rerun would take as finished."""
+    tmp = path.with_name(f"tmp{os.getpid()}-{path.name}")  # keeps the .jsonl.gz suffix
+    manifest.to_file(tmp)
+    os.replace(tmp, path)
 
 
 def normalize_text(text: str) -> str:
@@ -161,8 +171,8 @@ def prepare_manifests(
             RecordingSet.from_recordings(recordings), SupervisionSet.from_segments(supervisions)
         )
         validate_recordings_and_supervisions(recording_set, supervision_set)
-        supervision_set.to_file(sup_path)
-        recording_set.to_file(rec_path)
+        _atomic_to_file(supervision_set, sup_path)
+        _atomic_to_file(recording_set, rec_path)
         manifests[part] = {"recordings": recording_set, "supervisions": supervision_set}
     return manifests
 
@@ -255,7 +265,7 @@ def compute_fbank(
             num_jobs=num_jobs,
             storage_type=LilcomChunkyWriter,
         )
-        cuts.to_file(cuts_path)
+        _atomic_to_file(cuts, cuts_path)
         out[part] = cuts
     return out
 

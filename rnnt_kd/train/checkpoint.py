@@ -78,22 +78,31 @@ def list_checkpoints(exp_dir: Path | str) -> List[Tuple[str, int, Path]]:
 def find_latest_good_checkpoint(exp_dir: Path | str) -> Optional[Tuple[Path, Dict[str, Any]]]:
     """The loadable checkpoint with the largest training step, skipping (with a warning) bad files.
 
-    Returns ``(path, state)`` or None when no usable checkpoint exists.
+    On a tie (a batch checkpoint written at an epoch's last step) the epoch checkpoint wins.
+    Only the best state so far is kept in memory. Returns ``(path, state)`` or None when no
+    usable checkpoint exists.
     """
-    candidates = []
-    for _, _, path in list_checkpoints(exp_dir):
+    best: Optional[Tuple[Tuple[int, int, float], Path, Dict[str, Any]]] = None
+    for kind, _, path in list_checkpoints(exp_dir):
         try:
             state = load_checkpoint(path)
         except CheckpointError as e:
             log.warning("skipping bad checkpoint: %s", e)
             continue
         step = int(state.get("params", {}).get("batch_idx_train", -1))
-        candidates.append((step, path.stat().st_mtime, path, state))
-    if not candidates:
-        return None
-    candidates.sort(key=lambda c: (c[0], c[1]))
-    _, _, path, state = candidates[-1]
-    return path, state
+        key = (step, int(kind == "epoch"), path.stat().st_mtime)
+        if best is None or key > best[0]:
+            best = (key, path, state)
+        del state
+    return None if best is None else (best[1], best[2])
+
+
+def remove_stale_temp_files(exp_dir: Path | str) -> List[Path]:
+    """Delete ``*.pt.tmp<pid>`` files left by a run killed while saving; returns them."""
+    stale = [p for p in Path(exp_dir).glob("*.pt.tmp*") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def remove_old_batch_checkpoints(exp_dir: Path | str, keep_last: int) -> None:

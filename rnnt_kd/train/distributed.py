@@ -1,4 +1,5 @@
-"""torch.distributed helpers: ``torchrun`` or ``--world-size N`` (spawned), NCCL on GPU, gloo on CPU."""
+"""torch.distributed helpers: ``torchrun`` or ``--world-size N`` (spawned); NCCL on GPU, gloo on
+CPU."""
 
 from __future__ import annotations
 
@@ -58,3 +59,16 @@ def all_reduce_sum(values: dict, device: torch.device) -> dict:
     t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return dict(zip(keys, t.tolist()))
+
+
+def all_ranks_true(flag: bool, device: torch.device) -> bool:
+    """True when ``flag`` is True on every rank (``flag`` itself without a process group).
+
+    Ranks must agree before skipping a batch: a rank that skips backward while the others run it
+    would leave them waiting in DDP's gradient all-reduce forever.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item() > 0.5)

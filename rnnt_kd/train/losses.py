@@ -36,7 +36,8 @@ class LossConfig:
         if self.distill_type not in ("ybr", "full-vocab"):
             raise ValueError(f"distill_type must be ybr or full-vocab, got {self.distill_type!r}")
         if self.distill_lattice not in ("pruned", "full"):
-            raise ValueError(f"distill_lattice must be pruned or full, got {self.distill_lattice!r}")
+            raise ValueError(
+                f"distill_lattice must be pruned or full, got {self.distill_lattice!r}")
         if self.distill_band not in ("teacher", "student"):
             raise ValueError(f"distill_band must be teacher or student, got {self.distill_band!r}")
         if self.distill_temperature <= 0:

@@ -18,7 +18,15 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from rnnt_kd import backend, pruning
-from rnnt_kd.data import AsrDataModule, Tokenizer, batch_to_tensors, filter_cuts, load_cuts
+from rnnt_kd.data import (
+    AsrDataModule,
+    Tokenizer,
+    append_bad_ids,
+    batch_is_empty,
+    batch_to_tensors,
+    filter_cuts,
+    load_cuts,
+)
 from rnnt_kd.model import Transducer, TransducerConfig
 from rnnt_kd.model.conformer import subsampled_lengths
 from rnnt_kd.train import checkpoint as ckpt_lib
@@ -73,6 +81,9 @@ class Trainer:
         self.cur_epoch = args.start_epoch
         self.bad_in_row = 0
         self.bad_total = 0
+        self.skipped_cuts_total = 0
+        self.bad_ids_path = self.exp_dir / "log" / "bad_cuts.txt"
+        self._nan_injected = 0
         self.best_valid_loss = math.inf
 
         fix_random_seed(args.seed)
@@ -151,16 +162,21 @@ class Trainer:
             path = self.exp_dir / f"checkpoint-{a.start_batch}.pt"
         elif a.start_epoch > 1:
             path = ckpt_lib.epoch_checkpoint(self.exp_dir, a.start_epoch - 1)
+        if self.rank == 0:
+            for stale in ckpt_lib.remove_stale_temp_files(self.exp_dir):
+                log.warning("removed %s, left by a run killed while saving", stale)
         if path is None:
             return
         if state is None:
             state = ckpt_lib.load_checkpoint(path)
-        if state["model_config"] != self.model_config.to_dict():
-            raise ckpt_lib.CheckpointError(f"{path} was trained with another model config")
         sha = state.get("tokenizer_sha256")
         if sha and sha != self.tokenizer.sha256:
             raise ckpt_lib.CheckpointError(
                 f"{path} was trained with another BPE model than {a.bpe_model}")
+        if state["model_config"] != self.model_config.to_dict():
+            raise ckpt_lib.CheckpointError(
+                f"{path} was trained with another model config ({state['model_config']}) than "
+                f"this run's ({self.model_config.to_dict()})")
         self.model.load_state_dict(state["model"])  # plain weights (zeros where pruned)
         if state.get("masks"):
             pruning.apply_masks(self.model, state["masks"])  # training goes on with the masks
@@ -181,19 +197,50 @@ class Trainer:
                  self.batch_idx_train, ", mid-epoch" if self.sampler_state else "")
 
     # ------------------------------------------------------------------ steps
+    def _inject_nan(self, kind: str) -> bool:
+        """Whether to poison this batch (hidden ``--inject-nan-*`` options, for tests)."""
+        a = self.args
+        if a.inject_nan_kind != kind or a.inject_nan_at_step < 0:
+            return False
+        if self.batch_idx_train + 1 < a.inject_nan_at_step:
+            return False
+        if 0 <= a.inject_nan_count <= self._nan_injected:
+            return False
+        self._nan_injected += 1
+        return True
+
+    def _record_skipped_cuts(self, batch: Dict[str, Any]) -> None:
+        """Log and list (in ``log/bad_cuts.txt``) the cuts the dataset could not load."""
+        skipped = batch.get("skipped_cuts") or []
+        if not skipped:
+            return
+        self.skipped_cuts_total += len(skipped)
+        log.warning("step %d: skipped %d cuts with unreadable features (%d in total): %s",
+                    self.batch_idx_train, len(skipped), self.skipped_cuts_total,
+                    ", ".join(c for c, _ in skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
+        append_bad_ids(self.bad_ids_path, skipped)
+
     def _step(self, batch: Dict[str, Any]) -> Optional[Dict[str, float]]:
+        self._record_skipped_cuts(batch)
+        # every rank must take the same branch, or DDP's all-reduce in backward never returns
+        if not dist_lib.all_ranks_true(not batch_is_empty(batch), self.device):
+            log.warning("skipping batch at step %d: no loadable cuts (on some rank)",
+                        self.batch_idx_train)
+            return None
         feats, feat_lens, targets, target_lens, _, _ = batch_to_tensors(
             batch, self.tokenizer, self.device)
         self.ddp_model.train()
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
             loss, info = compute_loss(self.ddp_model, feats, feat_lens, targets, target_lens,
                                       self.loss_config, self.batch_idx_train, self.teacher)
-        if self.args.inject_nan_at_step == self.batch_idx_train + 1:  # for tests of the guard
+        if self._inject_nan("loss"):
             loss = loss * float("nan")
         self.optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
+        if not dist_lib.all_ranks_true(bool(torch.isfinite(loss)), self.device):
             return self._bad_batch("non-finite loss")
         self.scaler.scale(loss).backward()
+        if self._inject_nan("grad"):
+            next(p for p in self.model.parameters() if p.grad is not None).grad.fill_(math.nan)
         self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.args.grad_clip)
         if not torch.isfinite(grad_norm):
@@ -229,6 +276,9 @@ class Trainer:
         self.model.eval()
         tot: Dict[str, float] = {}
         for batch in loader:
+            self._record_skipped_cuts(batch)
+            if batch_is_empty(batch):
+                continue
             feats, feat_lens, targets, target_lens, _, _ = batch_to_tensors(
                 batch, self.tokenizer, self.device)
             _, info = compute_loss(self.model, feats, feat_lens, targets, target_lens,
@@ -297,6 +347,10 @@ class Trainer:
             if a.max_steps > 0 and step >= a.max_steps:
                 break
         log.info("epoch %d done in %.1fs: %s", epoch, time.time() - t0, fmt(per_frame(tot)))
+        if self.bad_total or self.skipped_cuts_total:
+            log.warning("so far: %d batches skipped for non-finite loss/gradient, %d cuts skipped "
+                        "for unreadable features (ids in %s)", self.bad_total,
+                        self.skipped_cuts_total, self.bad_ids_path)
 
 
 def per_frame(tot: Dict[str, float]) -> Dict[str, float]:
@@ -329,7 +383,7 @@ def run(rank: int, world_size: int, args: argparse.Namespace) -> None:
         n = sum(p.numel() for p in trainer.model.parameters())
         log.info("model: %s, %d parameters", trainer.model_config.to_dict(), n)
         dm = AsrDataModule()
-        bad_ids = exp_dir / "log" / "bad_cuts.txt"
+        bad_ids = trainer.bad_ids_path if rank == 0 else None  # each rank filters the same cuts
         train_cuts = filter_cuts(load_cuts(args.train_cuts), trainer.tokenizer,
                                  min_duration=args.min_utt_duration,
                                  max_duration=args.max_utt_duration,
