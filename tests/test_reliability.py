@@ -460,8 +460,6 @@ def test_killed_stage_leaves_no_marker(tmp_path):
     assert r.returncode == 0 and (out / "two.txt").read_text() == "two\n"
 
 
-@pytest.mark.xfail(strict=True, reason="shared/recipe_lib.sh's run_stage trusts a marker even "
-                   "when the stage's output is gone (see docs/RELIABILITY.md for the fix)")
 def test_stage_whose_output_is_missing_is_redone(tmp_path):
     script = _recipe(tmp_path)
     out = tmp_path / "out"

@@ -88,7 +88,8 @@ stage3() {
 }
 common_train_args=(--train-cuts "$fbank_dir/${prefix}_cuts_$train_part.jsonl.gz"
   --valid-cuts "$fbank_dir/${prefix}_cuts_dev-clean.jsonl.gz" --bpe-model "$lang_dir/bpe.model"
-  --max-duration "$max_duration" --world-size "$world_size" --seed "$seed" --num-threads "$num_jobs")
+  --max-duration "$max_duration" --world-size "$world_size" --seed "$seed" --num-threads "$num_jobs"
+  --auto-resume true --save-every-n 200)  # a rerun continues a killed training
 teacher_ckpt=$exp_root/teacher/epoch-$teacher_epochs.pt
 
 stage4() {
@@ -148,11 +149,11 @@ stage6() {
     --corpus-info "$dl_dir/corpus_info.json"
 }
 
-run_stage 0 corpus stage0
-run_stage 1 manifests stage1
-run_stage 2 fbank stage2
-run_stage 3 bpe stage3
-run_stage 4 teacher stage4
+run_stage 0 corpus stage0 "$dl_dir/corpus_info.json"
+run_stage 1 manifests stage1 "$data_dir/manifests/${prefix}_supervisions_$train_part.jsonl.gz"
+run_stage 2 fbank stage2 $(cuts_of "$fbank_dir" $prefix $train_part $test_parts)
+run_stage 3 bpe stage3 "$lang_dir/bpe.model"
+run_stage 4 teacher stage4 "$teacher_ckpt"
 run_stage 5 students stage5
-run_stage 6 decode stage6
+run_stage 6 decode stage6 RESULTS.md
 log "Done (stages $stage..$stop_stage, preset $preset)."
