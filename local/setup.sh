@@ -12,7 +12,8 @@
 # Wheels built in 5-6 are cached in $RNNT_KD_WHEELHOUSE (default ~/.cache/rnnt-kd/wheels/<torch>),
 # keyed by the torch version (pip's own cache ignores it and the CMake flags).
 # Environment: RNNT_KD_VENV (venv dir, default <repo>/.venv), PYTHON (interpreter for a new venv),
-#              RNNT_KD_TORCH (torch spec when none is installed, default torch==2.13.0), JOBS.
+#              RNNT_KD_TORCH (torch spec when none is installed, default torch==2.13.0), JOBS,
+#              RNNT_KD_CUDA=1 (build fast_rnnt with CUDA kernels; GPU users without k2).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -78,6 +79,7 @@ step "lhotse, sentencepiece, tensorboard, ..." \
 HAVE_K2=0
 P -c 'import k2; k2.get_rnnt_prune_ranges' >/dev/null 2>&1 && HAVE_K2=1
 FT_CHECK="P -c 'import torch, fast_rnnt; fast_rnnt.rnnt_loss_simple(lm=torch.zeros(1,2,3), am=torch.zeros(1,4,3), symbols=torch.ones(1,1,dtype=torch.int64), termination_symbol=0)'"
+[ "${RNNT_KD_CUDA:-0}" = 1 ] && FT_CHECK="$FT_CHECK && P -c 'import fast_rnnt, sys; sys.exit(not fast_rnnt.with_cuda())'"
 KF_CHECK="P -c 'import torch, kaldifeat; kaldifeat.Fbank(kaldifeat.FbankOptions())(torch.rand(16000))'"
 if [ "$HAVE_K2" = 1 ] && ( eval "$KF_CHECK" ) >/dev/null 2>&1; then
   NEED_BUILD=0
@@ -141,9 +143,19 @@ CMAKE
     PIP install --no-deps --force-reinstall "$whl"
   }
   # -DFT_WITH_CUDA=OFF: otherwise it finds nvcc and tries (and fails) to build CUDA kernels
+  # RNNT_KD_CUDA=1 (GPU users without k2): build fast_rnnt's CUDA kernels against torch's own
+  # CMake config (needs nvcc and a CUDA build of torch); wheels go to a separate cache folder.
   ft_build() {
-    FT_CMAKE_ARGS="$CMAKE_COMMON -DFT_BUILD_TESTS=OFF -DFT_WITH_CUDA=OFF" FT_MAKE_ARGS="-j$JOBS" \
-      build_ext fast_rnnt $FAST_RNNT_VER
+    if [ "${RNNT_KD_CUDA:-0}" = 1 ]; then
+      need_tool nvcc "a CUDA toolkit matching your torch build"
+      local torch_cmake
+      torch_cmake=$(P -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')/Torch
+      WH="$WH-cuda" FT_CMAKE_ARGS="${CMAKE_COMMON/-DTorch_DIR=$SUPPORT\/torch_cpu/-DTorch_DIR=$torch_cmake} \
+ -DFT_BUILD_TESTS=OFF -DFT_WITH_CUDA=ON" FT_MAKE_ARGS="-j$JOBS" build_ext fast_rnnt $FAST_RNNT_VER
+    else
+      FT_CMAKE_ARGS="$CMAKE_COMMON -DFT_BUILD_TESTS=OFF -DFT_WITH_CUDA=OFF" FT_MAKE_ARGS="-j$JOBS" \
+        build_ext fast_rnnt $FAST_RNNT_VER
+    fi
   }
   # CMAKE_INSTALL_LIBDIR=lib: else "libkaldifeat_core.so: cannot open"; unity build: ~3x faster
   kf_build() {

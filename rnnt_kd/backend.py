@@ -73,6 +73,20 @@ rnnt_loss_simple = _MODULE.rnnt_loss_simple
 mutual_information_recursion = _MODULE.mutual_information_recursion
 
 
+def check_device(device: "torch.device") -> None:  # noqa: F821
+    """Raise a clear error when the backend cannot run on ``device`` (a CPU-only fast_rnnt build
+    given CUDA tensors would otherwise fail deep inside its C++ code)."""
+    if getattr(device, "type", str(device)) != "cuda":
+        return
+    with_cuda = getattr(_MODULE, "with_cuda", None)
+    if callable(with_cuda) and not with_cuda():
+        raise RuntimeError(
+            f"the pruned RNN-T backend ({describe()}) was built without CUDA; install k2 with "
+            "CUDA, or rebuild fast_rnnt with CUDA: `RNNT_KD_CUDA=1 local/setup.sh` "
+            "(needs nvcc and a CUDA build of torch)"
+        )
+
+
 def has_k2() -> bool:
     """True when the real k2 (with FSA decoding, e.g. ``fast_beam_search``) is the backend."""
     return NAME == "k2"

@@ -67,3 +67,12 @@ def test_narrow_band_differs_from_full_loss():
     # fewer paths -> lower total probability -> higher loss
     assert torch.all(pruned >= full - 1e-9)
     assert torch.any(pruned > full + 1e-6)
+
+
+def test_check_device_accepts_cpu_and_names_the_fix_for_cuda(monkeypatch):
+    backend.check_device(torch.device("cpu"))
+    monkeypatch.setattr(backend._MODULE, "with_cuda", lambda: False, raising=False)
+    import pytest
+
+    with pytest.raises(RuntimeError, match="without CUDA.*RNNT_KD_CUDA=1"):
+        backend.check_device(torch.device("cuda"))

@@ -137,6 +137,7 @@ class Transducer(nn.Module):
           ranges: (B, T', s) int64 band to use instead of computing one (e.g. the teacher's);
             the simple loss is still computed.
         """
+        backend.check_device(features.device)
         encoder_out, encoder_lens = self.encode(features, feature_lens)
         target_lens = target_lens.to(device=encoder_out.device, dtype=torch.int64)
         targets = self._clean_targets(targets.to(encoder_out.device), target_lens)
