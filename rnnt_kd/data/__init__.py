@@ -8,6 +8,7 @@ from rnnt_kd.data.datamodule import (
     batch_is_empty,
     batch_to_tensors,
     conv2d_subsampled_length,
+    feature_stats,
     filter_cuts,
     load_cuts,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "compute_fbank",
     "conv2d_subsampled_length",
     "fbank_config",
+    "feature_stats",
     "filter_cuts",
     "load_cuts",
     "make_fbank",

@@ -335,3 +335,23 @@ def batch_to_tensors(
         cut_ids,
         texts,
     )
+
+
+def feature_stats(cuts: CutSet, max_cuts: int = 400) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean and standard deviation (F,) of the features of the first ``max_cuts``
+    cuts (deterministic), for the model's global feature normalisation."""
+    total = None
+    total_sq = None
+    frames = 0
+    for i, cut in enumerate(cuts):
+        if i >= max_cuts:
+            break
+        feats = torch.from_numpy(cut.load_features()).to(torch.float64)  # (T, F)
+        total = feats.sum(0) if total is None else total + feats.sum(0)
+        total_sq = (feats**2).sum(0) if total_sq is None else total_sq + (feats**2).sum(0)
+        frames += feats.size(0)
+    if not frames:
+        raise ValueError("feature_stats: no features in the given cuts")
+    mean = total / frames
+    std = (total_sq / frames - mean**2).clamp(min=0).sqrt()
+    return mean.float(), std.float()

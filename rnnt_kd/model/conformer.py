@@ -70,6 +70,8 @@ class Conv2dSubsampling(nn.Module):
         )
         freq_out = ((in_channels - 3) // 2 + 1 - 3) // 2 + 1
         self.out = nn.Linear(c3 * freq_out, out_channels)
+        # normalises the front-end's scale (icefall uses BasicNorm here); speeds up convergence
+        self.out_norm = nn.LayerNorm(out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, T, F) -> (B, ((T - 7) // 2 + 1) // 2, C)."""
@@ -78,7 +80,7 @@ class Conv2dSubsampling(nn.Module):
             x = nn.functional.pad(x, (0, 0, 0, 9 - x.size(1)))
         x = self.conv(x.unsqueeze(1))[:, :, :t_out]  # (B, c3, T', F')
         b, c, t, f = x.shape
-        return self.out(x.transpose(1, 2).reshape(b, t, c * f))
+        return self.out_norm(self.out(x.transpose(1, 2).reshape(b, t, c * f)))
 
 
 class RelPositionalEncoding(nn.Module):
@@ -243,6 +245,10 @@ class ConformerEncoder(nn.Module):
         super().__init__()
         c = config
         self.output_dim = c.encoder_dim
+        # global mean/variance normalisation of the input features (set from training data by
+        # ``Transducer.set_feature_stats``; saved with the model)
+        self.register_buffer("feature_mean", torch.zeros(c.feature_dim))
+        self.register_buffer("feature_std", torch.ones(c.feature_dim))
         self.encoder_embed = Conv2dSubsampling(c.feature_dim, c.encoder_dim)
         self.encoder_pos = RelPositionalEncoding(c.encoder_dim, c.dropout)
         self.layers = nn.ModuleList(
@@ -254,7 +260,7 @@ class ConformerEncoder(nn.Module):
 
     def forward(self, features: Tensor, feature_lens: Tensor) -> Tuple[Tensor, Tensor]:
         """features: (B, T, F) float; feature_lens: (B,) int64 -> (B, T', C), (B,) int64."""
-        x = self.encoder_embed(features)
+        x = self.encoder_embed((features - self.feature_mean) / self.feature_std)
         lens = subsampled_lengths(feature_lens.to(torch.int64)).clamp(max=x.size(1))
         pad_mask = make_pad_mask(lens, x.size(1))
         x, pos_emb = self.encoder_pos(x)

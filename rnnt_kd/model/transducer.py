@@ -84,6 +84,12 @@ class Transducer(nn.Module):
         """Minimum feature frames ``T`` so that ``T' >= max(num_tokens, 1)`` (``4 n + 5``)."""
         return min_input_frames(max(num_tokens, 1))
 
+    def set_feature_stats(self, mean: Tensor, std: Tensor) -> None:
+        """Global feature normalisation: (F,) mean and standard deviation of training features."""
+        std = std.clamp(min=1e-5)
+        self.encoder.feature_mean.copy_(mean.to(self.encoder.feature_mean))
+        self.encoder.feature_std.copy_(std.to(self.encoder.feature_std))
+
     def encode(self, features: Tensor, feature_lens: Tensor) -> Tuple[Tensor, Tensor]:
         """features (B, T, F), feature_lens (B,) -> encoder_out (B, T', C), lens (B,) int64."""
         return self.encoder(features, feature_lens)

@@ -24,6 +24,7 @@ from rnnt_kd.data import (
     append_bad_ids,
     batch_is_empty,
     batch_to_tensors,
+    feature_stats,
     filter_cuts,
     load_cuts,
 )
@@ -392,6 +393,11 @@ def run(rank: int, world_size: int, args: argparse.Namespace) -> None:
                                  min_duration=args.min_utt_duration,
                                  max_duration=args.max_utt_duration,
                                  subsampled_length_fn=subsampled_lengths, bad_ids_path=bad_ids)
+        if trainer.batch_idx_train == 0 and not args.init_from:
+            mean, std = feature_stats(train_cuts)
+            trainer.model.set_feature_stats(mean, std)
+            log.info("feature normalisation from training data: mean %.2f, std %.2f (averages)",
+                     float(mean.mean()), float(std.mean()))
         trainer.train(dm, train_cuts, valid_cuts)
         if trainer.tb is not None:
             trainer.tb.close()
