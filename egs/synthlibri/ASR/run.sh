@@ -27,11 +27,14 @@ python=${RNNT_KD_PYTHON:-../../../.venv/bin/python}
 # --- overridable knobs (empty: take the preset's value)
 num_train=""; num_dev=""; num_test=""; vocab_size=""; teacher_epochs=""; student_epochs=""
 distill_scale=""; distill_temperature=""; max_duration=""; teacher_preset=""; small_preset=""
+sweep_scales="0.01 0.05 0.2"; sweep_temperatures="1.0 2.0"   # stage 7
 help_message="usage: ./run.sh [--stage N] [--stop-stage M] [--preset default|smoke|gpu]
   [--num-train N] [--vocab-size V] [--teacher-epochs E] [--student-epochs E]
   [--distill-scale B] [--distill-temperature T] [--max-duration S] [--world-size W]
   [--dl-dir DIR] [--data-dir DIR] [--exp-root DIR] [--num-jobs J] [--seed S]
-stages: 0 corpus, 1 manifests, 2 fbank, 3 BPE, 4 teacher, 5 students, 6 decode + RESULTS.md"
+  [--sweep-scales "B1 B2 ..."] [--sweep-temperatures "T1 T2 ..."]
+stages: 0 corpus, 1 manifests, 2 fbank, 3 BPE, 4 teacher, 5 students, 6 decode + RESULTS.md,
+        7 (optional) KD weight/temperature sweep on dev -> sweep_kd.md"
 . shared/parse_options.sh
 
 case "$preset" in
@@ -116,21 +119,35 @@ s = DynamicBucketingSampler(CutSet.from_file('$fbank_dir/${prefix}_cuts_$train_p
                             max_duration=$max_duration, shuffle=True, num_buckets=10)
 print(sum(1 for _ in s) // $world_size)"
 }
-stage5() {
+# run_students NAME|ARGS lines on stdin: train each, $num_jobs at a time (1 thread each: two
+# single-thread runs use 2 cores better than one run with 2 threads); a finished student leaves
+# $done_dir/5.student.NAME
+run_students() {
+  local name extra tag pids=()
+  while IFS='|' read -r name extra; do
+    tag=${name//\//_}
+    if [ -f "$done_dir/5.student.$tag" ]; then log "student $name: done before"; continue; fi
+    log "student $name (log: $exp_root/log/train-$tag.log)"
+    # shellcheck disable=SC2086
+    ( record "$exp_root/$name" "$python" -m rnnt_kd.bin.train "${common_train_args[@]}" \
+        --exp-dir "$exp_root/$name" --num-threads 1 $extra > "$exp_root/log/train-$tag.log" 2>&1 \
+      && touch "$done_dir/5.student.$tag" ) &
+    pids+=($!)
+    if [ ${#pids[@]} -ge "$num_jobs" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+}
+pruning_schedule() {  # sets prune_end / prune_every from the number of steps per epoch
   local spe
   spe=$(steps_per_epoch)
   # prune from the first step to 2/3 of the run, then fine-tune at the final sparsity
   prune_end=$(( spe * student_epochs * 2 / 3 )); [ "$prune_end" -ge 2 ] || prune_end=2
   prune_every=$(( prune_end / 20 )); [ "$prune_every" -ge 1 ] || prune_every=1
   log "steps per epoch: $spe, pruning until step $prune_end every $prune_every steps"
-  students | while IFS='|' read -r name extra; do
-    if [ -f "$done_dir/5.student.$name" ]; then log "student $name: done before"; continue; fi
-    log "student $name"
-    # shellcheck disable=SC2086
-    record "$exp_root/$name" "$python" -m rnnt_kd.bin.train "${common_train_args[@]}" \
-      --exp-dir "$exp_root/$name" $extra
-    touch "$done_dir/5.student.$name"
-  done
+}
+stage5() {
+  pruning_schedule
+  students | run_students
 }
 stage6() {
   local tests=() m name epochs
@@ -149,6 +166,31 @@ stage6() {
     --corpus-info "$dl_dir/corpus_info.json"
 }
 
+# Stage 7 (optional, run once to choose --distill-scale/--distill-temperature for the preset):
+# the 90%-sparse student with KD at each setting, decoded on dev; table -> sweep_kd.md
+stage7() {
+  local b t runs=() dirs=()
+  pruning_schedule
+  local prune="--init-from $teacher_ckpt --model-preset $teacher_preset --base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-step 0 --prune-end-step $prune_end --prune-every $prune_every --target-sparsity 0.9 --num-epochs $student_epochs"
+  for b in $sweep_scales; do
+    for t in $sweep_temperatures; do
+      runs+=("sweep/b${b}_t${t}|$prune --teacher-checkpoint $teacher_ckpt --distill-scale $b --distill-temperature $t")
+      dirs+=("$exp_root/sweep/b${b}_t${t}")
+    done
+  done
+  printf '%s\n' "${runs[@]}" | run_students
+  for d in "${dirs[@]}" "$exp_root/sparse90"; do
+    [ -d "$d" ] || continue
+    PY -m rnnt_kd.bin.decode --exp-dir "$d" --epoch "$student_epochs" --avg "$d_avg" \
+      --bpe-model "$lang_dir/bpe.model" --method greedy_search \
+      --test-cuts "$fbank_dir/${prefix}_cuts_dev-clean.jsonl.gz" --max-duration "$max_duration" \
+      --num-threads "$num_jobs"
+  done
+  PY -m rnnt_kd.bin.sweep_table --exp-dirs "${dirs[@]}" --baseline "$exp_root/sparse90" \
+    --method greedy_search --test-set dev-clean --out sweep_kd.md \
+    --title "KD sweep: 90%-sparse student, preset $preset"
+}
+
 run_stage 0 corpus stage0 "$dl_dir/corpus_info.json"
 run_stage 1 manifests stage1 "$data_dir/manifests/${prefix}_supervisions_$train_part.jsonl.gz"
 run_stage 2 fbank stage2 $(cuts_of "$fbank_dir" $prefix $train_part $test_parts)
@@ -156,4 +198,5 @@ run_stage 3 bpe stage3 "$lang_dir/bpe.model"
 run_stage 4 teacher stage4 "$teacher_ckpt"
 run_stage 5 students stage5
 run_stage 6 decode stage6 RESULTS.md
+run_stage 7 kd_sweep stage7 sweep_kd.md
 log "Done (stages $stage..$stop_stage, preset $preset)."
