@@ -17,16 +17,18 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 stage=0
 stop_stage=6
 preset=default
-dl_dir=download            # the generated corpus goes to $dl_dir/LibriSpeech/<part>
-data_dir=data
-exp_root=exp
+dl_dir=""        # default download (preset default) or download_<preset>; corpus in $dl_dir/LibriSpeech
+data_dir=""      # default data or data_<preset>
+exp_root=""      # default exp or exp_<preset>
+results_dir=""   # RESULTS.md, results.json, plot, sweep_kd.md: "." (preset default) or $exp_root
 world_size=1
 num_jobs=2
 seed=42
 python=${RNNT_KD_PYTHON:-../../../.venv/bin/python}
 # --- overridable knobs (empty: take the preset's value)
 num_train=""; num_dev=""; num_test=""; vocab_size=""; teacher_epochs=""; student_epochs=""
-distill_scale=""; distill_temperature=""; max_duration=""; teacher_preset=""; small_preset=""
+distill_scale=""; distill_temperature=""; max_duration=""
+teacher_model=""; small_model=""   # train CLI model options, e.g. "--model-preset medium"
 sweep_scales="0.01 0.05 0.2"; sweep_temperatures="1.0 2.0"   # stage 7
 help_message="usage: ./run.sh [--stage N] [--stop-stage M] [--preset default|smoke|gpu]
   [--num-train N] [--vocab-size V] [--teacher-epochs E] [--student-epochs E]
@@ -39,22 +41,31 @@ stages: 0 corpus, 1 manifests, 2 fbank, 3 BPE, 4 teacher, 5 students, 6 decode +
 
 case "$preset" in
   smoke)   d_num_train=60;   d_num_dev=12;  d_num_test=12;  d_vocab=64;  d_tepochs=2; d_sepochs=1
-           d_maxdur=60;  d_tpreset=tiny;   d_spreset=tiny-small; d_scale=0.05; d_temp=1.0
+           d_maxdur=60;  d_tmodel="--model-preset tiny --encoder-dim 64 --feedforward-dim 128 --decoder-dim 64 --joiner-dim 64"
+           d_smodel="--model-preset tiny --encoder-dim 32 --num-heads 2 --num-encoder-layers 1 --feedforward-dim 64 --decoder-dim 32 --joiner-dim 32"
+           d_scale=0.05; d_temp=1.0
            d_max_vocab=300; d_avg=1 ;;
   default) d_num_train=5000; d_num_dev=300; d_num_test=300; d_vocab=256; d_tepochs=12; d_sepochs=4
-           d_maxdur=200; d_tpreset=medium; d_spreset=small; d_scale=0.05; d_temp=1.0
+           d_maxdur=200; d_tmodel="--model-preset medium"; d_smodel="--model-preset small"
+           d_scale=0.05; d_temp=1.0
            d_max_vocab=2000; d_avg=3 ;;
   gpu)     d_num_train=20000; d_num_dev=500; d_num_test=500; d_vocab=500; d_tepochs=30; d_sepochs=10
-           d_maxdur=600; d_tpreset=large;  d_spreset=medium; d_scale=0.05; d_temp=1.0
+           d_maxdur=600; d_tmodel="--model-preset large"; d_smodel="--model-preset medium"
+           d_scale=0.05; d_temp=1.0
            d_max_vocab=5000; d_avg=5 ;;
   *) echo "unknown --preset '$preset' (default|smoke|gpu)" >&2; exit 2 ;;
 esac
 num_train=${num_train:-$d_num_train}; num_dev=${num_dev:-$d_num_dev}; num_test=${num_test:-$d_num_test}
 vocab_size=${vocab_size:-$d_vocab}; teacher_epochs=${teacher_epochs:-$d_tepochs}
 student_epochs=${student_epochs:-$d_sepochs}; max_duration=${max_duration:-$d_maxdur}
-teacher_preset=${teacher_preset:-$d_tpreset}; small_preset=${small_preset:-$d_spreset}
+teacher_model=${teacher_model:-$d_tmodel}; small_model=${small_model:-$d_smodel}
 distill_scale=${distill_scale:-$d_scale}; distill_temperature=${distill_temperature:-$d_temp}
 
+sfx=""; [ "$preset" = default ] || sfx="_$preset"   # presets never mix their files
+dl_dir=${dl_dir:-download$sfx}; data_dir=${data_dir:-data$sfx}; exp_root=${exp_root:-exp$sfx}
+if [ -z "$results_dir" ]; then
+  if [ "$preset" = default ]; then results_dir=.; else results_dir=$exp_root; fi
+fi
 corpus_dir=$dl_dir/LibriSpeech
 prefix=synthlibri
 train_part=train-clean-synth
@@ -97,19 +108,19 @@ teacher_ckpt=$exp_root/teacher/epoch-$teacher_epochs.pt
 
 stage4() {
   record "$exp_root/teacher" "$python" -m rnnt_kd.bin.train "${common_train_args[@]}" \
-    --exp-dir "$exp_root/teacher" --model-preset "$teacher_preset" --num-epochs "$teacher_epochs"
+    --exp-dir "$exp_root/teacher" $teacher_model --num-epochs "$teacher_epochs"
 }
 
 # students: NAME|extra train args (the dense teacher is both the pruning start and the teacher)
 students() {
   local kd="--teacher-checkpoint $teacher_ckpt --distill-scale $distill_scale --distill-temperature $distill_temperature"
-  local prune="--init-from $teacher_ckpt --model-preset $teacher_preset --base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-step 0 --prune-end-step $prune_end --prune-every $prune_every"
+  local prune="--init-from $teacher_ckpt $teacher_model --base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-step 0 --prune-end-step $prune_end --prune-every $prune_every"
   echo "sparse60|$prune --target-sparsity 0.6 --num-epochs $student_epochs"
   echo "sparse60_kd|$prune --target-sparsity 0.6 --num-epochs $student_epochs $kd"
   echo "sparse90|$prune --target-sparsity 0.9 --num-epochs $student_epochs"
   echo "sparse90_kd|$prune --target-sparsity 0.9 --num-epochs $student_epochs $kd"
-  echo "small|--model-preset $small_preset --num-epochs $teacher_epochs"
-  echo "small_kd|--model-preset $small_preset --num-epochs $teacher_epochs $kd"
+  echo "small|$small_model --num-epochs $teacher_epochs"
+  echo "small_kd|$small_model --num-epochs $teacher_epochs $kd"
 }
 steps_per_epoch() {
   PY -c "
@@ -161,7 +172,7 @@ stage6() {
         --max-duration "$max_duration" --num-threads "$num_jobs"
     done
   done
-  PY -m rnnt_kd.bin.make_report --exp-root "$exp_root" --out-dir . --preset "$preset" \
+  PY -m rnnt_kd.bin.make_report --exp-root "$exp_root" --out-dir "$results_dir" --preset "$preset" \
     --stage-times "$times" --recipe "egs/synthlibri/ASR/run.sh" \
     --corpus-info "$dl_dir/corpus_info.json"
 }
@@ -171,7 +182,7 @@ stage6() {
 stage7() {
   local b t runs=() dirs=()
   pruning_schedule
-  local prune="--init-from $teacher_ckpt --model-preset $teacher_preset --base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-step 0 --prune-end-step $prune_end --prune-every $prune_every --target-sparsity 0.9 --num-epochs $student_epochs"
+  local prune="--init-from $teacher_ckpt $teacher_model --base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-step 0 --prune-end-step $prune_end --prune-every $prune_every --target-sparsity 0.9 --num-epochs $student_epochs"
   for b in $sweep_scales; do
     for t in $sweep_temperatures; do
       runs+=("sweep/b${b}_t${t}|$prune --teacher-checkpoint $teacher_ckpt --distill-scale $b --distill-temperature $t")
@@ -187,7 +198,7 @@ stage7() {
       --num-threads "$num_jobs"
   done
   PY -m rnnt_kd.bin.sweep_table --exp-dirs "${dirs[@]}" --baseline "$exp_root/sparse90" \
-    --method greedy_search --test-set dev-clean --out sweep_kd.md \
+    --method greedy_search --test-set dev-clean --out "$results_dir/sweep_kd.md" \
     --title "KD sweep: 90%-sparse student, preset $preset"
 }
 
@@ -197,6 +208,6 @@ run_stage 2 fbank stage2 $(cuts_of "$fbank_dir" $prefix $train_part $test_parts)
 run_stage 3 bpe stage3 "$lang_dir/bpe.model"
 run_stage 4 teacher stage4 "$teacher_ckpt"
 run_stage 5 students stage5
-run_stage 6 decode stage6 RESULTS.md
-run_stage 7 kd_sweep stage7 sweep_kd.md
+run_stage 6 decode stage6 "$results_dir/RESULTS.md"
+run_stage 7 kd_sweep stage7 "$results_dir/sweep_kd.md"
 log "Done (stages $stage..$stop_stage, preset $preset)."
