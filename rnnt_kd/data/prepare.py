@@ -262,7 +262,8 @@ def compute_fbank(
         cuts = cuts.compute_and_store_features(
             extractor=extractor,
             storage_path=output_dir / f"{prefix}_feats_{part}",
-            num_jobs=num_jobs,
+            # worker processes cost seconds each to start: one per ~1000 cuts at most
+            num_jobs=max(1, min(num_jobs, len(cuts) // 1000)),
             storage_type=LilcomChunkyWriter,
         )
         _atomic_to_file(cuts, cuts_path)
