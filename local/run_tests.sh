@@ -3,6 +3,9 @@
 # Debian speech synthesizers the embedded corpus uses). Extra arguments go to pytest, e.g.
 #   local/run_tests.sh -k distill -x
 set -euo pipefail
+# idle OpenMP threads sleep instead of spinning: 2-thread torch is 6x slower without it when
+# the other core is busy (benchmarks/RESULTS.md)
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 bash local/setup.sh --quiet

@@ -16,6 +16,9 @@
 # Stages: 0 download (lhotse), 1 manifests, 2 fbank, 3 BPE, 4 teacher, 5 students, 6 decode +
 # RESULTS.md. Each finished stage leaves a marker in $exp_root/.done/; a rerun skips it.
 set -euo pipefail
+# idle OpenMP threads sleep instead of spinning: 2-thread torch is 6x slower without it when
+# the other core is busy (benchmarks/RESULTS.md)
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 stage=0

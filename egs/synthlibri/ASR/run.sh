@@ -12,6 +12,9 @@
 # Stages: 0 corpus, 1 manifests, 2 fbank, 3 BPE, 4 teacher, 5 students, 6 decode + RESULTS.md
 # Finished stages leave .done markers under $exp_root/.done/ and are skipped on rerun.
 set -euo pipefail
+# idle OpenMP threads sleep instead of spinning: 2-thread torch is 6x slower without it when
+# the other core is busy (benchmarks/RESULTS.md)
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 stage=0
@@ -34,7 +37,7 @@ help_message="usage: ./run.sh [--stage N] [--stop-stage M] [--preset default|smo
   [--num-train N] [--vocab-size V] [--teacher-epochs E] [--student-epochs E]
   [--distill-scale B] [--distill-temperature T] [--max-duration S] [--world-size W]
   [--dl-dir DIR] [--data-dir DIR] [--exp-root DIR] [--num-jobs J] [--seed S]
-  [--sweep-scales "B1 B2 ..."] [--sweep-temperatures "T1 T2 ..."]
+  [--sweep-scales 'B1 B2 ...'] [--sweep-temperatures 'T1 T2 ...']
 stages: 0 corpus, 1 manifests, 2 fbank, 3 BPE, 4 teacher, 5 students, 6 decode + RESULTS.md,
         7 (optional) KD weight/temperature sweep on dev -> sweep_kd.md"
 . shared/parse_options.sh
