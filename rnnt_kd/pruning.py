@@ -49,7 +49,7 @@ __all__ = [
     "sparsity_report",
 ]
 
-DEFAULT_EXCLUDE: Tuple[str, ...] = ("simple_am_proj", "simple_lm_proj")
+DEFAULT_EXCLUDE: Tuple[str, ...] = ("simple_am_proj", "simple_lm_proj", "ctc_output")
 PRUNABLE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d)
 _SCOPES = ("global", "layer")
 

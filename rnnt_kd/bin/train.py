@@ -51,6 +51,8 @@ def get_parser() -> argparse.ArgumentParser:
                  "conv-kernel-size", "decoder-dim", "joiner-dim"):
         g.add_argument(f"--{name}", type=int, default=None, help="override the preset's value")
     g.add_argument("--dropout", type=float, default=None, help="override the preset's dropout")
+    g.add_argument("--use-ctc", type=str2bool, default=None,
+                   help="add an auxiliary CTC head on the encoder (faster convergence)")
 
     g = p.add_argument_group("training")
     g.add_argument("--exp-dir", required=True, help="checkpoints, logs, tensorboard go here")
@@ -77,6 +79,8 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--lm-scale", type=float, default=0.25)
     g.add_argument("--am-scale", type=float, default=0.0)
     g.add_argument("--simple-loss-scale", type=float, default=0.5)
+    g.add_argument("--ctc-loss-scale", type=float, default=0.2,
+                   help="weight of the auxiliary CTC loss (with --use-ctc true)")
     g.add_argument("--model-warm-step", type=int, default=2000,
                    help="steps over which weight moves from the simple to the pruned loss")
     g.add_argument("--use-fp16", type=str2bool, default=False, help="GPU only")

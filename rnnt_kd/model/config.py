@@ -41,6 +41,8 @@ class TransducerConfig:
       decoder_dim: stateless decoder embedding dimension.
       joiner_dim: joiner hidden dimension.
       context_size: number of previous tokens the stateless decoder sees (>= 1).
+      use_ctc: add a CTC head on the encoder (an auxiliary training loss that speeds up
+        convergence; not used in decoding, not pruned).
     """
 
     vocab_size: int
@@ -55,6 +57,7 @@ class TransducerConfig:
     decoder_dim: int = 256
     joiner_dim: int = 256
     context_size: int = 2
+    use_ctc: bool = False
 
     def __post_init__(self) -> None:
         self.validate()

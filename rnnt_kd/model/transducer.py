@@ -40,6 +40,7 @@ class TransducerOutput:
     logits: (B, T', s_range, V) joiner output on the band (unnormalised).
     px: (B, U, T'+1) ``log P(y_{u+1} | t, u)``, -inf outside the band and at ``t = T'_b``.
     py: (B, U+1, T') ``log P(blank | t, u)``, -inf outside the band.
+    ctc_loss: () auxiliary CTC loss summed over the batch (``config.use_ctc``), else None.
     """
 
     simple_loss: Tensor
@@ -51,6 +52,7 @@ class TransducerOutput:
     logits: Tensor
     px: Tensor
     py: Tensor
+    ctc_loss: Optional[Tensor] = None
 
 
 class Transducer(nn.Module):
@@ -78,6 +80,8 @@ class Transducer(nn.Module):
         )
         self.simple_am_proj = nn.Linear(config.encoder_dim, config.vocab_size)
         self.simple_lm_proj = nn.Linear(config.decoder_dim, config.vocab_size)
+        # auxiliary CTC head (training only), like icefall's --use-ctc
+        self.ctc_output = nn.Linear(config.encoder_dim, config.vocab_size) if config.use_ctc else None
 
     @staticmethod
     def min_frames_for(num_tokens: int) -> int:
@@ -206,6 +210,12 @@ class Transducer(nn.Module):
             )
             pruned_loss = -backend.mutual_information_recursion(px, py, boundary).sum()
 
+        ctc_loss = None
+        if self.ctc_output is not None:
+            log_probs = self.ctc_output(encoder_out).float().log_softmax(-1)  # (B, T', V)
+            ctc_loss = nn.functional.ctc_loss(
+                log_probs.transpose(0, 1), targets, encoder_lens, target_lens,
+                blank=self.blank_id, reduction="sum", zero_infinity=True)
         return TransducerOutput(
             simple_loss=simple_loss,
             pruned_loss=pruned_loss,
@@ -216,6 +226,7 @@ class Transducer(nn.Module):
             logits=logits,
             px=px,
             py=py,
+            ctc_loss=ctc_loss,
         )
 
     def full_logits(

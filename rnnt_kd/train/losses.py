@@ -26,6 +26,7 @@ class LossConfig:
     am_scale: float = 0.0
     simple_loss_scale: float = 0.5
     warm_steps: int = 2000
+    ctc_loss_scale: float = 0.0  # needs a model with use_ctc
     distill_scale: float = 0.0
     distill_temperature: float = 1.0
     distill_type: str = "ybr"  # "ybr" | "full-vocab"
@@ -97,6 +98,8 @@ def compute_loss(
 
     simple_scale, pruned_scale = loss_scales(step, cfg)
     loss = simple_scale * s_out.simple_loss + pruned_scale * s_out.pruned_loss
+    if cfg.ctc_loss_scale > 0 and s_out.ctc_loss is not None:
+        loss = loss + cfg.ctc_loss_scale * s_out.ctc_loss
     kd = torch.zeros((), device=loss.device)
     if use_kd:
         kd = distillation_term(model, teacher, s_out, t_out, targets, target_lens, cfg)
@@ -106,6 +109,7 @@ def compute_loss(
         "utterances": float(features.size(0)),
         "simple_loss": float(s_out.simple_loss.detach()),
         "pruned_loss": float(s_out.pruned_loss.detach()),
+        "ctc_loss": float(s_out.ctc_loss.detach()) if s_out.ctc_loss is not None else 0.0,
         "distill_loss": float(kd.detach()),
         "loss": float(loss.detach()),
     }

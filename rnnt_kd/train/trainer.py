@@ -48,7 +48,7 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int) -> Transdu
     overrides = {
         k: getattr(args, k)
         for k in ("encoder_dim", "num_encoder_layers", "num_heads", "feedforward_dim",
-                  "conv_kernel_size", "decoder_dim", "joiner_dim", "dropout")
+                  "conv_kernel_size", "decoder_dim", "joiner_dim", "dropout", "use_ctc")
         if getattr(args, k, None) is not None
     }
     return TransducerConfig.from_preset(args.model_preset, vocab_size=vocab_size, **overrides)
@@ -58,6 +58,7 @@ def loss_config_from_args(args: argparse.Namespace) -> LossConfig:
     return LossConfig(
         prune_range=args.prune_range, lm_scale=args.lm_scale, am_scale=args.am_scale,
         simple_loss_scale=args.simple_loss_scale, warm_steps=args.model_warm_step,
+        ctc_loss_scale=args.ctc_loss_scale if args.use_ctc else 0.0,
         distill_scale=args.distill_scale if args.teacher_checkpoint else 0.0,
         distill_temperature=args.distill_temperature, distill_type=args.distill_type,
         distill_lattice=args.distill_lattice, distill_band=args.distill_band,
