@@ -346,7 +346,10 @@ def feature_stats(cuts: CutSet, max_cuts: int = 400) -> Tuple[torch.Tensor, torc
     for i, cut in enumerate(cuts):
         if i >= max_cuts:
             break
-        feats = torch.from_numpy(cut.load_features()).to(torch.float64)  # (T, F)
+        try:
+            feats = torch.from_numpy(cut.load_features()).to(torch.float64)  # (T, F)
+        except Exception:  # noqa: BLE001 - unreadable features are skipped (and logged) later
+            continue
         total = feats.sum(0) if total is None else total + feats.sum(0)
         total_sq = (feats**2).sum(0) if total_sq is None else total_sq + (feats**2).sum(0)
         frames += feats.size(0)
