@@ -43,7 +43,7 @@ stages: 0 corpus, 1 manifests, 2 fbank, 3 BPE, 4 teacher, 5 students, 6 decode +
 . shared/parse_options.sh
 
 case "$preset" in
-  smoke)   d_num_train=60;   d_num_dev=12;  d_num_test=12;  d_vocab=64;  d_tepochs=2; d_sepochs=1
+  smoke)   d_num_train=40;   d_num_dev=8;   d_num_test=8;   d_vocab=64;  d_tepochs=2; d_sepochs=1
            d_maxdur=60;  d_tmodel="--model-preset tiny --encoder-dim 64 --feedforward-dim 128 --decoder-dim 64 --joiner-dim 64"
            d_smodel="--model-preset tiny --encoder-dim 32 --num-heads 2 --num-encoder-layers 1 --feedforward-dim 64 --decoder-dim 32 --joiner-dim 32"
            d_scale=0.05; d_temp=1.0
