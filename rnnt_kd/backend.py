@@ -73,7 +73,7 @@ rnnt_loss_simple = _MODULE.rnnt_loss_simple
 mutual_information_recursion = _MODULE.mutual_information_recursion
 
 
-def check_device(device: "torch.device") -> None:  # noqa: F821
+def check_device(device: torch.device) -> None:  # noqa: F821
     """Raise a clear error when the backend cannot run on ``device`` (a CPU-only fast_rnnt build
     given CUDA tensors would otherwise fail deep inside its C++ code)."""
     if getattr(device, "type", str(device)) != "cuda":

@@ -45,9 +45,14 @@ def tiny_data(tmp_path_factory) -> Dict[str, Path]:
     rng = random.Random(0)
 
     def utts(spk_base: int, n: int):
-        return [(f"{spk_base + i % 3}-7-{i:04d}",
-                 " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 4))),
-                 1.0 + 0.05 * (i % 7)) for i in range(n)]
+        return [
+            (
+                f"{spk_base + i % 3}-7-{i:04d}",
+                " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 4))),
+                1.0 + 0.05 * (i % 7),
+            )
+            for i in range(n)
+        ]
 
     corpus = root / "LibriSpeech"
     write_librispeech_part(corpus, "train", utts(100, 24))
@@ -67,13 +72,43 @@ def tiny_data(tmp_path_factory) -> Dict[str, Path]:
 def train_argv(data: Dict[str, Path], exp_dir: Path, *extra: str) -> list:
     """Command-line arguments of ``rnnt_kd.bin.train`` for a tiny, fast run."""
     return [
-        "--train-cuts", str(data["train_cuts"]), "--valid-cuts", str(data["dev_cuts"]),
-        "--bpe-model", str(data["bpe_model"]), "--exp-dir", str(exp_dir),
-        "--model-preset", "tiny", "--encoder-dim", "32", "--num-heads", "2",
-        "--feedforward-dim", "64", "--decoder-dim", "32", "--joiner-dim", "32",
-        "--num-encoder-layers", "1", "--max-duration", "8", "--num-threads", "1",
-        "--warmup-batches", "2", "--model-warm-step", "4", "--log-interval", "2",
-        "--progress", "false", "--min-utt-duration", "0.5", *extra,
+        "--train-cuts",
+        str(data["train_cuts"]),
+        "--valid-cuts",
+        str(data["dev_cuts"]),
+        "--bpe-model",
+        str(data["bpe_model"]),
+        "--exp-dir",
+        str(exp_dir),
+        "--model-preset",
+        "tiny",
+        "--encoder-dim",
+        "32",
+        "--num-heads",
+        "2",
+        "--feedforward-dim",
+        "64",
+        "--decoder-dim",
+        "32",
+        "--joiner-dim",
+        "32",
+        "--num-encoder-layers",
+        "1",
+        "--max-duration",
+        "8",
+        "--num-threads",
+        "1",
+        "--warmup-batches",
+        "2",
+        "--model-warm-step",
+        "4",
+        "--log-interval",
+        "2",
+        "--progress",
+        "false",
+        "--min-utt-duration",
+        "0.5",
+        *extra,
     ]
 
 

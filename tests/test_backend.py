@@ -14,7 +14,7 @@ def _random_problem(seed: int = 0):
     t_lens = torch.tensor([12, 9, 7])
     u_lens = torch.tensor([5, 3, 4])
     for b in range(B):
-        symbols[b, u_lens[b]:] = 0
+        symbols[b, u_lens[b] :] = 0
     boundary = torch.zeros(B, 4, dtype=torch.int64)
     boundary[:, 2] = u_lens
     boundary[:, 3] = t_lens
@@ -30,16 +30,30 @@ def test_pruned_loss_equals_full_loss_when_band_covers_all_labels():
     am, lm, symbols, boundary = _random_problem()
     U = symbols.size(1)
     _, (px_grad, py_grad) = backend.rnnt_loss_smoothed(
-        lm=lm, am=am, symbols=symbols, termination_symbol=0, lm_only_scale=0.25,
-        am_only_scale=0.0, boundary=boundary, reduction="none", return_grad=True)
+        lm=lm,
+        am=am,
+        symbols=symbols,
+        termination_symbol=0,
+        lm_only_scale=0.25,
+        am_only_scale=0.0,
+        boundary=boundary,
+        reduction="none",
+        return_grad=True,
+    )
     ranges = backend.get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range=U + 1)
     am_pruned, lm_pruned = backend.do_rnnt_pruning(am, lm, ranges)
     pruned = backend.rnnt_loss_pruned(
-        logits=torch.tanh(am_pruned + lm_pruned), symbols=symbols, ranges=ranges,
-        termination_symbol=0, boundary=boundary, reduction="none")
+        logits=torch.tanh(am_pruned + lm_pruned),
+        symbols=symbols,
+        ranges=ranges,
+        termination_symbol=0,
+        boundary=boundary,
+        reduction="none",
+    )
     full_logits = torch.tanh(am.unsqueeze(2) + lm.unsqueeze(1))  # (B, T, U+1, C)
-    full = backend.rnnt_loss(full_logits, symbols, termination_symbol=0, boundary=boundary,
-                             reduction="none")
+    full = backend.rnnt_loss(
+        full_logits, symbols, termination_symbol=0, boundary=boundary, reduction="none"
+    )
     assert full.shape == (3,)
     assert torch.all(full > 0)
     torch.testing.assert_close(pruned, full, rtol=1e-9, atol=1e-9)
@@ -56,14 +70,24 @@ def test_pruned_loss_equals_full_loss_when_band_covers_all_labels():
 def test_narrow_band_differs_from_full_loss():
     am, lm, symbols, boundary = _random_problem(1)
     _, (px_grad, py_grad) = backend.rnnt_loss_smoothed(
-        lm=lm, am=am, symbols=symbols, termination_symbol=0, lm_only_scale=0.25,
-        am_only_scale=0.0, boundary=boundary, reduction="none", return_grad=True)
+        lm=lm,
+        am=am,
+        symbols=symbols,
+        termination_symbol=0,
+        lm_only_scale=0.25,
+        am_only_scale=0.0,
+        boundary=boundary,
+        reduction="none",
+        return_grad=True,
+    )
     ranges = backend.get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range=2)
     am_p, lm_p = backend.do_rnnt_pruning(am, lm, ranges)
-    pruned = backend.rnnt_loss_pruned(torch.tanh(am_p + lm_p), symbols, ranges, 0, boundary,
-                                      reduction="none")
-    full = backend.rnnt_loss(torch.tanh(am.unsqueeze(2) + lm.unsqueeze(1)), symbols, 0,
-                             boundary, reduction="none")
+    pruned = backend.rnnt_loss_pruned(
+        torch.tanh(am_p + lm_p), symbols, ranges, 0, boundary, reduction="none"
+    )
+    full = backend.rnnt_loss(
+        torch.tanh(am.unsqueeze(2) + lm.unsqueeze(1)), symbols, 0, boundary, reduction="none"
+    )
     # fewer paths -> lower total probability -> higher loss
     assert torch.all(pruned >= full - 1e-9)
     assert torch.any(pruned > full + 1e-6)

@@ -23,16 +23,30 @@ MODELS = ["teacher", "sparse60", "sparse60_kd", "sparse90", "sparse90_kd", "smal
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("flite") is None,
-                       reason="speech synthesizers missing: run local/install_corpus_tools.sh"),
+    pytest.mark.skipif(
+        shutil.which("espeak-ng") is None or shutil.which("flite") is None,
+        reason="speech synthesizers missing: run local/install_corpus_tools.sh",
+    ),
 ]
 
 
 def _run(tmp: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, RNNT_KD_PYTHON=sys.executable, OMP_NUM_THREADS="1")
-    cmd = ["bash", str(RECIPE / "run.sh"), "--preset", "smoke", "--dl-dir", str(tmp / "download"),
-           "--data-dir", str(tmp / "data"), "--exp-root", str(tmp / "exp"),
-           "--results-dir", str(tmp / "results"), *args]
+    cmd = [
+        "bash",
+        str(RECIPE / "run.sh"),
+        "--preset",
+        "smoke",
+        "--dl-dir",
+        str(tmp / "download"),
+        "--data-dir",
+        str(tmp / "data"),
+        "--exp-root",
+        str(tmp / "exp"),
+        "--results-dir",
+        str(tmp / "results"),
+        *args,
+    ]
     return subprocess.run(cmd, cwd=RECIPE, env=env, capture_output=True, text=True, timeout=1500)
 
 
@@ -69,8 +83,12 @@ def test_results_table_and_json(smoke_run):
         assert re.search(rf"^\| {name} \| (yes|no) \|", md, re.M), name
     # true sparsity of the decoded (averaged + masked) models
     assert rows["teacher"]["sparsity"] == pytest.approx(0.0, abs=1e-6)
-    for name, target in (("sparse60", 0.6), ("sparse60_kd", 0.6), ("sparse90", 0.9),
-                         ("sparse90_kd", 0.9)):
+    for name, target in (
+        ("sparse60", 0.6),
+        ("sparse60_kd", 0.6),
+        ("sparse90", 0.9),
+        ("sparse90_kd", 0.9),
+    ):
         assert rows[name]["sparsity"] == pytest.approx(target, abs=0.01), name
         assert rows[name]["params"] == rows["teacher"]["params"]
         assert rows[name]["nonzero_params"] < rows["teacher"]["nonzero_params"]
@@ -84,7 +102,8 @@ def test_results_table_and_json(smoke_run):
     for s in SETS:
         if base[s] > 0:
             assert rows["sparse90_kd"]["rel_change"][m][s] == pytest.approx(
-                100 * (kd[s] - base[s]) / base[s])
+                100 * (kd[s] - base[s]) / base[s]
+            )
     png = (tmp / "results" / "wer_vs_sparsity.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## Wall time per stage" in md
@@ -108,6 +127,7 @@ def test_rerun_skips_finished_stages(smoke_run):
     tmp, _ = smoke_run
     r = _run(tmp, "--stage", "0", "--stop-stage", "6")
     assert r.returncode == 0, r.stderr[-2000:]
-    for n, name in enumerate(["corpus", "manifests", "fbank", "bpe", "teacher", "students",
-                              "decode"]):
+    for n, name in enumerate(
+        ["corpus", "manifests", "fbank", "bpe", "teacher", "students", "decode"]
+    ):
         assert f"Stage {n} ({name}): done before, skipping" in r.stdout

@@ -32,15 +32,40 @@ REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 # deterministic training (no dropout, no SpecAugment) with periodic checkpoints and pruning, so a
 # resumed run must reproduce the uninterrupted one exactly: weights, masks, optimizer, schedules
-RESUME_OPTS = ("--num-epochs", "3", "--save-every-n", "2", "--keep-last-k", "2",
-               "--dropout", "0", "--spec-augment", "false", "--tensorboard", "false",
-               "--target-sparsity", "0.5", "--prune-start-step", "1", "--prune-end-step", "9",
-               "--prune-every", "1")
+RESUME_OPTS = (
+    "--num-epochs",
+    "3",
+    "--save-every-n",
+    "2",
+    "--keep-last-k",
+    "2",
+    "--dropout",
+    "0",
+    "--spec-augment",
+    "false",
+    "--tensorboard",
+    "false",
+    "--target-sparsity",
+    "0.5",
+    "--prune-start-step",
+    "1",
+    "--prune-end-step",
+    "9",
+    "--prune-every",
+    "1",
+)
 
 
 def _train_subprocess(argv, **kw):
-    return subprocess.run([sys.executable, "-m", "rnnt_kd.bin.train", *argv], cwd=REPO, env=ENV,
-                          capture_output=True, text=True, timeout=300, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "rnnt_kd.bin.train", *argv],
+        cwd=REPO,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kw,
+    )
 
 
 def _log_text(exp: Path) -> str:
@@ -93,8 +118,13 @@ def _copy_run(ref: Path, dst: Path) -> Path:
 def test_kill_9_then_auto_resume_reproduces_the_uninterrupted_run(tiny_data, reference, tmp_path):
     exp = tmp_path / "exp"
     argv = train_argv(tiny_data, exp, *RESUME_OPTS)
-    proc = subprocess.Popen([sys.executable, "-m", "rnnt_kd.bin.train", *argv], cwd=REPO,
-                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnt_kd.bin.train", *argv],
+        cwd=REPO,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 180
     while not list(exp.glob("checkpoint-*.pt")):
         assert proc.poll() is None, "training ended before its first periodic checkpoint"
@@ -158,10 +188,14 @@ UNK, SHORT, LONG, BADFEAT = "300-5-0103", "300-5-0104", "300-5-0105", "300-5-000
 def test_bad_data_is_listed_with_reasons_and_training_finishes(tiny_data, tmp_path):
     corpus = tmp_path / "LibriSpeech"
     good = [(f"300-5-{i:04d}", "THE CAT SAT ON A MAT", 1.0 + 0.05 * (i % 5)) for i in range(16)]
-    bad = [(MISSING, "THE DOG", 1.0), (CORRUPT, "THE BIRD", 1.0), (EMPTY, "", 1.0),
-           (UNK, "THE ZEBRA QUIZ", 1.0),  # Z and Q are not in the BPE model
-           (SHORT, " ".join(["BLUE HOUSE"] * 6), 0.6),  # T' = 13 frames < U tokens
-           (LONG, "THE TREE", 4.0)]  # longer than --max-utt-duration 3
+    bad = [
+        (MISSING, "THE DOG", 1.0),
+        (CORRUPT, "THE BIRD", 1.0),
+        (EMPTY, "", 1.0),
+        (UNK, "THE ZEBRA QUIZ", 1.0),  # Z and Q are not in the BPE model
+        (SHORT, " ".join(["BLUE HOUSE"] * 6), 0.6),  # T' = 13 frames < U tokens
+        (LONG, "THE TREE", 4.0),
+    ]  # longer than --max-utt-duration 3
     write_librispeech_part(corpus, "train", good + bad)
     write_librispeech_part(corpus, "dev", [(f"400-5-{i:04d}", "A RED BIRD", 1.2) for i in range(4)])
     chapter = corpus / "train" / "300" / "5"
@@ -169,10 +203,38 @@ def test_bad_data_is_listed_with_reasons_and_training_finishes(tiny_data, tmp_pa
     (chapter / f"{CORRUPT}.flac").write_bytes(np.random.default_rng(0).bytes(5000))
 
     man, fbank = tmp_path / "manifests", tmp_path / "fbank"
-    prepare_data.main(["manifests", "--corpus-dir", str(corpus), "--output-dir", str(man),
-                       "--prefix", "bad", "--parts", "train", "dev", "--num-jobs", "1"])
-    prepare_data.main(["fbank", "--manifest-dir", str(man), "--output-dir", str(fbank),
-                       "--prefix", "bad", "--parts", "train", "dev", "--num-jobs", "1"])
+    prepare_data.main(
+        [
+            "manifests",
+            "--corpus-dir",
+            str(corpus),
+            "--output-dir",
+            str(man),
+            "--prefix",
+            "bad",
+            "--parts",
+            "train",
+            "dev",
+            "--num-jobs",
+            "1",
+        ]
+    )
+    prepare_data.main(
+        [
+            "fbank",
+            "--manifest-dir",
+            str(man),
+            "--output-dir",
+            str(fbank),
+            "--prefix",
+            "bad",
+            "--parts",
+            "train",
+            "dev",
+            "--num-jobs",
+            "1",
+        ]
+    )
     stage_bad = read_bad_ids(fbank / "bad_cuts_train.txt")
     assert set(stage_bad) == {MISSING, CORRUPT, EMPTY}
     assert stage_bad[MISSING].startswith("missing audio file")
@@ -189,10 +251,16 @@ def test_bad_data_is_listed_with_reasons_and_training_finishes(tiny_data, tmp_pa
         f.write(b"\xff" * size)
 
     exp = tmp_path / "exp"
-    data = {"train_cuts": fbank / "bad_cuts_train.jsonl.gz", "dev_cuts":
-            fbank / "bad_cuts_dev.jsonl.gz", "bpe_model": tiny_data["bpe_model"]}
-    rc = train_cli.cli(train_argv(data, exp, "--num-epochs", "1", "--max-utt-duration", "3",
-                                  "--tensorboard", "false"))
+    data = {
+        "train_cuts": fbank / "bad_cuts_train.jsonl.gz",
+        "dev_cuts": fbank / "bad_cuts_dev.jsonl.gz",
+        "bpe_model": tiny_data["bpe_model"],
+    }
+    rc = train_cli.cli(
+        train_argv(
+            data, exp, "--num-epochs", "1", "--max-utt-duration", "3", "--tensorboard", "false"
+        )
+    )
     assert rc == 0
     train_bad = read_bad_ids(exp / "log" / "bad_cuts.txt")
     assert set(train_bad) == {UNK, SHORT, LONG, BADFEAT}
@@ -211,9 +279,22 @@ def test_bad_data_is_listed_with_reasons_and_training_finishes(tiny_data, tmp_pa
 @pytest.mark.parametrize("kind,why", [("loss", "non-finite loss"), ("grad", "non-finite gradient")])
 def test_one_non_finite_batch_is_skipped(tiny_data, tiny_teacher, tmp_path, kind, why):
     exp = tmp_path / "exp"
-    rc = train_cli.cli(train_argv(tiny_data, exp, "--num-epochs", "1", "--tensorboard", "false",
-                                  "--inject-nan-at-step", "2", "--inject-nan-kind", kind,
-                                  "--max-bad-batches", "2"))
+    rc = train_cli.cli(
+        train_argv(
+            tiny_data,
+            exp,
+            "--num-epochs",
+            "1",
+            "--tensorboard",
+            "false",
+            "--inject-nan-at-step",
+            "2",
+            "--inject-nan-kind",
+            kind,
+            "--max-bad-batches",
+            "2",
+        )
+    )
     assert rc == 0
     ckpt = ckpt_lib.load_checkpoint(exp / "epoch-1.pt")
     # the clean run of the same data (tiny_teacher) took one step per batch; here one is skipped
@@ -225,9 +306,20 @@ def test_one_non_finite_batch_is_skipped(tiny_data, tiny_teacher, tmp_path, kind
 
 def test_persistent_nan_aborts_with_one_line_error(tiny_data, tmp_path, capsys):
     exp = tmp_path / "exp"
-    argv = train_argv(tiny_data, exp, "--num-epochs", "1", "--tensorboard", "false",
-                      "--inject-nan-at-step", "1", "--inject-nan-count", "-1",
-                      "--max-bad-batches", "3")
+    argv = train_argv(
+        tiny_data,
+        exp,
+        "--num-epochs",
+        "1",
+        "--tensorboard",
+        "false",
+        "--inject-nan-at-step",
+        "1",
+        "--inject-nan-count",
+        "-1",
+        "--max-bad-batches",
+        "3",
+    )
     assert train_cli.cli(argv) == 1
     msg = _one_line_error(1, capsys.readouterr().err, "train")
     assert msg.startswith("3 batches in a row had a non-finite loss; stopping.")
@@ -247,16 +339,23 @@ def _ddp_nan_worker(rank: int, world_size: int, argv, port: int, out_dir: str) -
     args = train_cli.get_parser().parse_args(argv)
     if rank == 1:  # only one replica sees the NaN
         args.inject_nan_at_step = 2
-    dist.init_process_group("gloo", rank=rank, world_size=world_size,
-                            timeout=timedelta(seconds=60))  # a hang fails instead of blocking
+    dist.init_process_group(
+        "gloo", rank=rank, world_size=world_size, timeout=timedelta(seconds=60)
+    )  # a hang fails instead of blocking
     torch.set_num_threads(1)
     try:
         trainer = Trainer(args, rank, world_size)
         cuts = filter_cuts(load_cuts(args.train_cuts), trainer.tokenizer, min_duration=0.5)
         dev = filter_cuts(load_cuts(args.valid_cuts), trainer.tokenizer, min_duration=0.5)
         trainer.train(AsrDataModule(), cuts, dev)
-        torch.save({"state": trainer.model.state_dict(), "steps": trainer.batch_idx_train,
-                    "bad": trainer.bad_total}, Path(out_dir) / f"rank{rank}.pt")
+        torch.save(
+            {
+                "state": trainer.model.state_dict(),
+                "steps": trainer.batch_idx_train,
+                "bad": trainer.bad_total,
+            },
+            Path(out_dir) / f"rank{rank}.pt",
+        )
     finally:
         dist.destroy_process_group()
 
@@ -265,8 +364,12 @@ def test_nan_on_one_ddp_rank_is_skipped_by_all_ranks(tiny_data, tmp_path):
     from rnnt_kd.train.distributed import free_port
 
     argv = train_argv(tiny_data, tmp_path / "exp", "--num-epochs", "1", "--tensorboard", "false")
-    mp.spawn(functools.partial(_ddp_nan_worker, argv=argv, port=free_port(),
-                               out_dir=str(tmp_path)), args=(2,), nprocs=2, join=True)
+    mp.spawn(
+        functools.partial(_ddp_nan_worker, argv=argv, port=free_port(), out_dir=str(tmp_path)),
+        args=(2,),
+        nprocs=2,
+        join=True,
+    )
     r0, r1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     assert r0["bad"] == r1["bad"] == 1
     assert r0["steps"] == r1["steps"] > 0
@@ -282,7 +385,7 @@ def _one_line_error(code, stderr: str, prog: str) -> str:
     lines = [line for line in stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith(f"{prog}: error: ")]
     assert len(errors) == 1 and lines[-1] == errors[0], stderr[-2000:]
-    return errors[0][len(f"{prog}: error: "):]
+    return errors[0][len(f"{prog}: error: ") :]
 
 
 def _in_process(fn, argv, capsys, prog: str) -> str:
@@ -296,8 +399,11 @@ def _in_process(fn, argv, capsys, prog: str) -> str:
 
 def _fingerprint(d: Path):
     """Bytes and mtime of every file under ``d`` except logs."""
-    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(d.rglob("*"))
-            if p.is_file() and "log" not in p.relative_to(d).parts}
+    return {
+        p: (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(d.rglob("*"))
+        if p.is_file() and "log" not in p.relative_to(d).parts
+    }
 
 
 @pytest.fixture(scope="module")
@@ -310,8 +416,9 @@ def other_bpe(tmp_path_factory) -> Path:
     return train_bpe(texts, tmp_path_factory.mktemp("bpe_other"), vocab_size=30)
 
 
-def test_train_usage_errors_are_one_line_and_touch_nothing(tiny_data, tiny_teacher, other_bpe,
-                                                         tmp_path, capsys):
+def test_train_usage_errors_are_one_line_and_touch_nothing(
+    tiny_data, tiny_teacher, other_bpe, tmp_path, capsys
+):
     from rnnt_kd.data import train_bpe
     from tests.conftest import WORDS
 
@@ -322,10 +429,12 @@ def test_train_usage_errors_are_one_line_and_touch_nothing(tiny_data, tiny_teach
     argv = train_argv(tiny_data, exp, "--num-epochs", "2", "--tensorboard", "false")
 
     r = _train_subprocess([*argv, "--no-such-flag", "1"])
-    assert "unrecognized arguments: --no-such-flag" in _one_line_error(r.returncode, r.stderr,
-                                                                      "train")
-    assert "choose one of" in _in_process(train_cli.cli, [*argv, "--use-fp16", "true",
-                                                          "--use-bf16", "true"], capsys, "train")
+    assert "unrecognized arguments: --no-such-flag" in _one_line_error(
+        r.returncode, r.stderr, "train"
+    )
+    assert "choose one of" in _in_process(
+        train_cli.cli, [*argv, "--use-fp16", "true", "--use-bf16", "true"], capsys, "train"
+    )
     msg = _in_process(train_cli.cli, [*argv, "--start-batch", "7"], capsys, "train")
     assert msg == f"checkpoint not found: {exp / 'checkpoint-7.pt'}"
     # resuming with a BPE model other than the checkpoint's
@@ -334,9 +443,11 @@ def test_train_usage_errors_are_one_line_and_touch_nothing(tiny_data, tiny_teach
     msg = _in_process(train_cli.cli, bad_bpe, capsys, "train")
     assert msg == f"{exp / 'epoch-1.pt'} was trained with another BPE model than {other_bpe}"
     # a teacher whose vocabulary differs from the student's (subprocess: stderr of a real run)
-    small = train_bpe([" ".join(WORDS[i % len(WORDS)] for i in range(j, j + 5))
-                       for j in range(200)],
-                      tmp_path / "bpe25", vocab_size=25)
+    small = train_bpe(
+        [" ".join(WORDS[i % len(WORDS)] for i in range(j, j + 5)) for j in range(200)],
+        tmp_path / "bpe25",
+        vocab_size=25,
+    )
     teach = [*argv, "--teacher-checkpoint", str(tiny_teacher)]
     teach[teach.index("--bpe-model") + 1] = str(small)
     r = _train_subprocess(teach)
@@ -355,11 +466,24 @@ def test_decode_and_transcribe_usage_errors(tiny_data, tiny_teacher, other_bpe, 
         (res / f"recogs-dev-{suffix}.txt").write_text("old results\n")
         (res / f"wers-{suffix}.json").write_text("{}\n")
     before = _fingerprint(res)
-    common = ["--exp-dir", str(exp), "--bpe-model", str(tiny_data["bpe_model"]),
-              "--test-cuts", str(tiny_data["dev_cuts"]), "--res-dir", str(res)]
-    r = subprocess.run([sys.executable, "-m", "rnnt_kd.bin.decode", *common, "--epoch", "5",
-                        "--avg", "2"], cwd=REPO, env=ENV, capture_output=True, text=True,
-                       timeout=120)
+    common = [
+        "--exp-dir",
+        str(exp),
+        "--bpe-model",
+        str(tiny_data["bpe_model"]),
+        "--test-cuts",
+        str(tiny_data["dev_cuts"]),
+        "--res-dir",
+        str(res),
+    ]
+    r = subprocess.run(
+        [sys.executable, "-m", "rnnt_kd.bin.decode", *common, "--epoch", "5", "--avg", "2"],
+        cwd=REPO,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     msg = _one_line_error(r.returncode, r.stderr, "decode")
     assert msg.startswith("--epoch 5 --avg 2 needs 2 checkpoints; missing: ")
     assert str(exp / "epoch-4.pt") in msg and str(exp / "epoch-5.pt") in msg
@@ -368,11 +492,13 @@ def test_decode_and_transcribe_usage_errors(tiny_data, tiny_teacher, other_bpe, 
     other[other.index("--bpe-model") + 1] = str(other_bpe)
     msg = _in_process(decode.main, other, capsys, "decode")
     assert "is not the BPE model this checkpoint was trained with" in msg
-    msg = _in_process(decode.main, [*common, "--epoch", "1", "--method", "fast_beam_search"],
-                      capsys, "decode")
+    msg = _in_process(
+        decode.main, [*common, "--epoch", "1", "--method", "fast_beam_search"], capsys, "decode"
+    )
     assert "fast_beam_search" in msg
-    msg = _in_process(decode.main, [*common, "--epoch", "1", "--checkpoint", str(tiny_teacher)],
-                      capsys, "decode")
+    msg = _in_process(
+        decode.main, [*common, "--epoch", "1", "--checkpoint", str(tiny_teacher)], capsys, "decode"
+    )
     assert msg == "give either --checkpoint or --epoch/--avg, not both"
     assert _fingerprint(res) == before
 
@@ -386,8 +512,7 @@ def test_decode_and_transcribe_usage_errors(tiny_data, tiny_teacher, other_bpe, 
     t_args = ["--checkpoint", str(tiny_teacher), "--bpe-model", str(tiny_data["bpe_model"])]
     msg = _in_process(transcribe.main, [*t_args, str(broken)], capsys, "transcribe")
     assert msg.startswith(f"Cannot read audio file {broken}")
-    msg = _in_process(transcribe.main, [*t_args, str(tmp_path / "nope.wav")], capsys,
-                      "transcribe")
+    msg = _in_process(transcribe.main, [*t_args, str(tmp_path / "nope.wav")], capsys, "transcribe")
     assert msg == f"no such file: {tmp_path / 'nope.wav'}"
 
 
@@ -424,8 +549,12 @@ def _recipe(tmp_path: Path) -> Path:
 
 
 def _run_recipe(script: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(script), "--out", str(script.parent / "out"), *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["bash", str(script), "--out", str(script.parent / "out"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_failed_stage_leaves_no_marker_and_rerun_skips_finished_stages(tmp_path):
@@ -445,9 +574,12 @@ def test_failed_stage_leaves_no_marker_and_rerun_skips_finished_stages(tmp_path)
 def test_killed_stage_leaves_no_marker(tmp_path):
     script = _recipe(tmp_path)
     out = tmp_path / "out"
-    proc = subprocess.Popen(["bash", str(script), "--out", str(out), "--block-in-two", "true"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", str(script), "--out", str(out), "--block-in-two", "true"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 30
     while not (out / "two.blocking").exists():
         assert time.time() < deadline and proc.poll() is None

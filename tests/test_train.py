@@ -36,8 +36,11 @@ def test_training_writes_checkpoints_logs_and_tensorboard(trained):
     assert list((trained / "tensorboard").glob("events.out.tfevents.*"))
     # training changed the weights and the optimizer state was saved
     assert e1["optimizer"]["state"]
-    diff = sum((e1["model"][k] - e2["model"][k]).abs().sum() for k in e1["model"]
-               if e1["model"][k].is_floating_point())
+    diff = sum(
+        (e1["model"][k] - e2["model"][k]).abs().sum()
+        for k in e1["model"]
+        if e1["model"][k].is_floating_point()
+    )
     assert diff > 0
 
 
@@ -55,7 +58,9 @@ def test_checkpoint_roundtrip_gives_identical_outputs(trained):
     assert torch.equal(a, b)
     # and saving what was loaded gives the same tensors back
     path = trained / "roundtrip.pt"
-    ckpt_lib.save_checkpoint(path, {"model": model.state_dict(), "model_config": ckpt["model_config"]})
+    ckpt_lib.save_checkpoint(
+        path, {"model": model.state_dict(), "model_config": ckpt["model_config"]}
+    )
     again, _ = load_model(path)
     for (k, v), (k2, v2) in zip(model.state_dict().items(), again.state_dict().items()):
         assert k == k2 and torch.equal(v, v2)
@@ -66,10 +71,14 @@ def test_avg_averages_the_right_epochs(tmp_path):
     model = Transducer(cfg)
     names = list(model.state_dict())
     for epoch in range(1, 5):  # epoch e holds every float entry == e
-        state = {k: torch.full_like(v, float(epoch)) if v.is_floating_point() else v
-                 for k, v in model.state_dict().items()}
-        ckpt_lib.save_checkpoint(ckpt_lib.epoch_checkpoint(tmp_path, epoch),
-                                 {"model": state, "model_config": cfg.to_dict(), "masks": {}})
+        state = {
+            k: torch.full_like(v, float(epoch)) if v.is_floating_point() else v
+            for k, v in model.state_dict().items()
+        }
+        ckpt_lib.save_checkpoint(
+            ckpt_lib.epoch_checkpoint(tmp_path, epoch),
+            {"model": state, "model_config": cfg.to_dict(), "masks": {}},
+        )
     avg_model, last = load_averaged_model(tmp_path, epoch=4, avg=3)  # epochs 2, 3, 4 -> 3.0
     w = avg_model.state_dict()[names[0]]
     assert torch.allclose(w, torch.full_like(w, 3.0))
@@ -91,9 +100,14 @@ def test_averaging_reapplies_masks(tmp_path):
         state = {k: v.clone() for k, v in model.state_dict().items()}
         if epoch == 2:
             state[name] = state[name] * mask
-        ckpt_lib.save_checkpoint(ckpt_lib.epoch_checkpoint(tmp_path, epoch),
-                                 {"model": state, "model_config": cfg.to_dict(),
-                                  "masks": {name: mask} if epoch == 2 else {}})
+        ckpt_lib.save_checkpoint(
+            ckpt_lib.epoch_checkpoint(tmp_path, epoch),
+            {
+                "model": state,
+                "model_config": cfg.to_dict(),
+                "masks": {name: mask} if epoch == 2 else {},
+            },
+        )
     avg_model, _ = load_averaged_model(tmp_path, epoch=2, avg=2)
     w = avg_model.state_dict()[name]
     assert torch.all(w[~mask] == 0)
@@ -105,9 +119,9 @@ def _ddp_worker(rank: int, world_size: int, argv, port: int, out_dir: str) -> No
 
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
+    from rnnt_kd.data import AsrDataModule, filter_cuts, load_cuts
     from rnnt_kd.train import distributed as dist_lib
     from rnnt_kd.train.trainer import Trainer
-    from rnnt_kd.data import AsrDataModule, filter_cuts, load_cuts
 
     args = train_cli.get_parser().parse_args(argv)
     dist_lib.setup(rank, world_size, use_cuda=False)
@@ -117,8 +131,10 @@ def _ddp_worker(rank: int, world_size: int, argv, port: int, out_dir: str) -> No
         cuts = filter_cuts(load_cuts(args.train_cuts), trainer.tokenizer, min_duration=0.5)
         dev = filter_cuts(load_cuts(args.valid_cuts), trainer.tokenizer, min_duration=0.5)
         trainer.train(AsrDataModule(), cuts, dev)
-        torch.save({"state": trainer.model.state_dict(), "steps": trainer.batch_idx_train},
-                   Path(out_dir) / f"rank{rank}.pt")
+        torch.save(
+            {"state": trainer.model.state_dict(), "steps": trainer.batch_idx_train},
+            Path(out_dir) / f"rank{rank}.pt",
+        )
     finally:
         dist_lib.cleanup()
 
@@ -126,10 +142,22 @@ def _ddp_worker(rank: int, world_size: int, argv, port: int, out_dir: str) -> No
 def test_two_process_gloo_replicas_stay_identical(tiny_data, tmp_path):
     from rnnt_kd.train.distributed import free_port
 
-    argv = train_argv(tiny_data, tmp_path / "exp", "--num-epochs", "1", "--max-steps", "3",
-                      "--tensorboard", "false")
-    mp.spawn(functools.partial(_ddp_worker, argv=argv, port=free_port(),
-                               out_dir=str(tmp_path)), args=(2,), nprocs=2, join=True)
+    argv = train_argv(
+        tiny_data,
+        tmp_path / "exp",
+        "--num-epochs",
+        "1",
+        "--max-steps",
+        "3",
+        "--tensorboard",
+        "false",
+    )
+    mp.spawn(
+        functools.partial(_ddp_worker, argv=argv, port=free_port(), out_dir=str(tmp_path)),
+        args=(2,),
+        nprocs=2,
+        join=True,
+    )
     r0 = torch.load(tmp_path / "rank0.pt")
     r1 = torch.load(tmp_path / "rank1.pt")
     assert r0["steps"] == r1["steps"] == 3

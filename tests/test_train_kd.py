@@ -22,11 +22,28 @@ def _distill_losses(exp_dir):
 
 def test_pruned_distilled_student(tiny_data, tiny_teacher, tmp_path):
     exp = tmp_path / "sparse60_kd"
-    train_cli.main(train_argv(
-        tiny_data, exp, "--num-epochs", "2", "--init-from", str(tiny_teacher),
-        "--target-sparsity", "0.6", "--prune-start-step", "0", "--prune-end-step", "4",
-        "--prune-every", "1", "--teacher-checkpoint", str(tiny_teacher),
-        "--distill-scale", "0.5"))
+    train_cli.main(
+        train_argv(
+            tiny_data,
+            exp,
+            "--num-epochs",
+            "2",
+            "--init-from",
+            str(tiny_teacher),
+            "--target-sparsity",
+            "0.6",
+            "--prune-start-step",
+            "0",
+            "--prune-end-step",
+            "4",
+            "--prune-every",
+            "1",
+            "--teacher-checkpoint",
+            str(tiny_teacher),
+            "--distill-scale",
+            "0.5",
+        )
+    )
     for epoch in (1, 2):
         ckpt = ckpt_lib.load_checkpoint(exp / f"epoch-{epoch}.pt")
         assert ckpt["masks"], "pruning masks are saved in the checkpoint"
@@ -42,21 +59,46 @@ def test_pruned_distilled_student(tiny_data, tiny_teacher, tmp_path):
     assert kd and all(v > 0 for v in kd) and all(torch.isfinite(torch.tensor(kd)))
 
 
-@pytest.mark.parametrize("kd_type,lattice,band,temp", [
-    ("ybr", "pruned", "student", "1.0"),
-    ("ybr", "pruned", "teacher", "2.0"),
-    ("ybr", "full", "teacher", "1.0"),
-    ("full-vocab", "pruned", "teacher", "1.0"),
-    ("full-vocab", "full", "teacher", "1.0"),
-])
-def test_distillation_variants_train(tiny_data, tiny_teacher, tmp_path, kd_type, lattice, band,
-                                     temp):
+@pytest.mark.parametrize(
+    "kd_type,lattice,band,temp",
+    [
+        ("ybr", "pruned", "student", "1.0"),
+        ("ybr", "pruned", "teacher", "2.0"),
+        ("ybr", "full", "teacher", "1.0"),
+        ("full-vocab", "pruned", "teacher", "1.0"),
+        ("full-vocab", "full", "teacher", "1.0"),
+    ],
+)
+def test_distillation_variants_train(
+    tiny_data, tiny_teacher, tmp_path, kd_type, lattice, band, temp
+):
     exp = tmp_path / "kd"
-    train_cli.main(train_argv(
-        tiny_data, exp, "--num-epochs", "1", "--max-steps", "2", "--tensorboard", "false",
-        "--teacher-checkpoint", str(tiny_teacher), "--distill-scale", "0.1",
-        "--distill-type", kd_type, "--distill-lattice", lattice, "--distill-band", band,
-        "--distill-temperature", temp, "--log-interval", "1"))
+    train_cli.main(
+        train_argv(
+            tiny_data,
+            exp,
+            "--num-epochs",
+            "1",
+            "--max-steps",
+            "2",
+            "--tensorboard",
+            "false",
+            "--teacher-checkpoint",
+            str(tiny_teacher),
+            "--distill-scale",
+            "0.1",
+            "--distill-type",
+            kd_type,
+            "--distill-lattice",
+            lattice,
+            "--distill-band",
+            band,
+            "--distill-temperature",
+            temp,
+            "--log-interval",
+            "1",
+        )
+    )
     kd = _distill_losses(exp)
     assert len(kd) == 2 and all(v > 0 for v in kd)
 
@@ -86,8 +128,9 @@ def test_teacher_with_other_vocabulary_is_rejected(tiny_data, tiny_teacher, tmp_
     other = tmp_path / "bpe_other"
     texts = [" ".join(WORDS[i % len(WORDS)] for i in range(j, j + 5)) for j in range(200)]
     train_bpe(texts, other, vocab_size=25)
-    argv = train_argv(tiny_data, tmp_path / "exp", "--num-epochs", "1",
-                      "--teacher-checkpoint", str(tiny_teacher))
+    argv = train_argv(
+        tiny_data, tmp_path / "exp", "--num-epochs", "1", "--teacher-checkpoint", str(tiny_teacher)
+    )
     argv[argv.index("--bpe-model") + 1] = str(other / "bpe.model")
     with pytest.raises(ckpt_lib.CheckpointError, match="vocab_size=30.*vocab_size=25"):
         train_cli.main(argv)

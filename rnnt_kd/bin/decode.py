@@ -30,13 +30,15 @@ log = logging.getLogger("decode")
 
 
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="decode", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--exp-dir", required=True, help="training directory with epoch-N.pt")
     p.add_argument("--epoch", type=int, default=None, help="last epoch to use")
     p.add_argument("--avg", type=int, default=1, help="average this many epochs ending at --epoch")
-    p.add_argument("--checkpoint", default=None,
-                   help="decode this checkpoint file instead of --epoch/--avg")
+    p.add_argument(
+        "--checkpoint", default=None, help="decode this checkpoint file instead of --epoch/--avg"
+    )
     p.add_argument("--bpe-model", required=True)
     p.add_argument("--method", choices=METHODS, default="modified_beam_search")
     p.add_argument("--beam-size", type=int, default=4)
@@ -69,15 +71,25 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
         from rnnt_kd import backend
 
         if not backend.has_k2():
-            parser.error("--method fast_beam_search needs k2 (FSA-based search); this install "
-                         f"uses {backend.NAME}. Install k2 or use modified_beam_search")
-        parser.error("--method fast_beam_search is not implemented in rnnt-kd yet; "
-                     "use modified_beam_search")
+            parser.error(
+                "--method fast_beam_search needs k2 (FSA-based search); this install "
+                f"uses {backend.NAME}. Install k2 or use modified_beam_search"
+            )
+        parser.error(
+            "--method fast_beam_search is not implemented in rnnt-kd yet; use modified_beam_search"
+        )
 
 
-def decode_cuts(model, tokenizer, cuts, method: str, beam: int, max_duration: float,
-                device: torch.device, desc: str = "") -> Tuple[List[Tuple[str, List[str],
-                                                                         List[str]]], float]:
+def decode_cuts(
+    model,
+    tokenizer,
+    cuts,
+    method: str,
+    beam: int,
+    max_duration: float,
+    device: torch.device,
+    desc: str = "",
+) -> Tuple[List[Tuple[str, List[str], List[str]]], float]:
     """Decode a CutSet; returns ([(cut_id, ref_words, hyp_words)], seconds of audio)."""
     from rnnt_kd.data import AsrDataModule, batch_is_empty, batch_to_tensors
     from rnnt_kd.search import decode_batch
@@ -113,8 +125,10 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
 
     res_dir = Path(args.res_dir or Path(args.exp_dir) / args.method)
     suffix = args.suffix or (
-        f"epoch-{args.epoch}-avg-{args.avg}" if args.checkpoint is None
-        else Path(args.checkpoint).stem)
+        f"epoch-{args.epoch}-avg-{args.avg}"
+        if args.checkpoint is None
+        else Path(args.checkpoint).stem
+    )
     if args.method != "greedy_search":
         suffix += f"-beam-{args.beam_size}"
     setup_logger(res_dir / "log" / f"log-decode-{suffix}")
@@ -128,11 +142,15 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
             model, ckpt = load_averaged_model(args.exp_dir, args.epoch, args.avg)
         sha = ckpt.get("tokenizer_sha256")
         if sha and sha != tokenizer.sha256:
-            raise CheckpointError(f"{args.bpe_model} is not the BPE model this checkpoint was "
-                                  "trained with (sha256 differs)")
+            raise CheckpointError(
+                f"{args.bpe_model} is not the BPE model this checkpoint was "
+                "trained with (sha256 differs)"
+            )
         if model.config.vocab_size != tokenizer.vocab_size:
-            raise CheckpointError(f"{args.bpe_model} has {tokenizer.vocab_size} tokens, the model "
-                                  f"{model.config.vocab_size}")
+            raise CheckpointError(
+                f"{args.bpe_model} has {tokenizer.vocab_size} tokens, the model "
+                f"{model.config.vocab_size}"
+            )
     except (CheckpointError, OSError, RuntimeError) as e:
         print(f"decode: error: {e}", file=sys.stderr)
         sys.exit(2)
@@ -143,17 +161,30 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
         name = test_set_name(path)
         t0 = time.time()
         with torch.no_grad():
-            results, audio_sec = decode_cuts(model, tokenizer, CutSet.from_file(path),
-                                             args.method, args.beam_size, args.max_duration,
-                                             device, desc=name)
+            results, audio_sec = decode_cuts(
+                model,
+                tokenizer,
+                CutSet.from_file(path),
+                args.method,
+                args.beam_size,
+                args.max_duration,
+                device,
+                desc=name,
+            )
         elapsed = time.time() - t0
         store_transcripts(res_dir / f"recogs-{name}-{suffix}.txt", results)
         wer = write_error_stats(res_dir / f"errs-{name}-{suffix}.txt", f"{name}-{suffix}", results)
         write_wer_summary(res_dir / f"wer-summary-{name}-{suffix}.txt", {suffix: wer})
         wers[name] = wer
         timing[name] = elapsed / max(audio_sec, 1e-9)
-        log.info("%s %s: WER %.2f%% (%d utterances, RTF %.3f)", name, suffix, wer, len(results),
-                 timing[name])
+        log.info(
+            "%s %s: WER %.2f%% (%d utterances, RTF %.3f)",
+            name,
+            suffix,
+            wer,
+            len(results),
+            timing[name],
+        )
     out = {"suffix": suffix, "method": args.method, "wer": wers, "rtf": timing}
     (res_dir / f"wers-{suffix}.json").write_text(json.dumps(out, indent=1) + "\n")
     return wers

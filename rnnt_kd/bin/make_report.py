@@ -32,18 +32,28 @@ METHODS = ("modified_beam_search", "greedy_search")
 
 
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="make_report", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="make_report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--exp-root", required=True)
     p.add_argument("--out-dir", required=True, help="RESULTS.md, results.json, wer_vs_sparsity.png")
     p.add_argument("--stage-times", default=None, help="TSV: stage, name, seconds")
     p.add_argument("--preset", default="")
     p.add_argument("--recipe", default="run.sh", help="recipe path shown in the commands")
     p.add_argument("--corpus-info", default=None, help="corpus_info.json of the generated corpus")
-    p.add_argument("--preamble", default=None,
-                   help="markdown file inserted after the title (e.g. reference numbers)")
-    p.add_argument("--plot", type=str2bool, default=True,
-                   help="write wer_vs_sparsity.png and link it (false: no sparse models)")
+    p.add_argument(
+        "--preamble",
+        default=None,
+        help="markdown file inserted after the title (e.g. reference numbers)",
+    )
+    p.add_argument(
+        "--plot",
+        type=str2bool,
+        default=True,
+        help="write wer_vs_sparsity.png and link it (false: no sparse models)",
+    )
     return p
 
 
@@ -62,8 +72,11 @@ def model_stats(exp_dir: Path, suffix: str) -> Dict[str, Any]:
         return {}
     model, _ = load_averaged_model(exp_dir, int(m.group(1)), int(m.group(2)))
     rep = pruning.sparsity_report(model)
-    return {"params": rep.total_params, "nonzero_params": rep.nonzero_params,
-            "sparsity": rep.global_sparsity}
+    return {
+        "params": rep.total_params,
+        "nonzero_params": rep.nonzero_params,
+        "sparsity": rep.global_sparsity,
+    }
 
 
 def collect(exp_root: Path) -> List[Dict[str, Any]]:
@@ -72,13 +85,21 @@ def collect(exp_root: Path) -> List[Dict[str, Any]]:
         d = exp_root / name
         if not d.is_dir():
             continue
-        row: Dict[str, Any] = {"name": name, "group": group, "kd": kd, "baseline": base,
-                               "command": (d / "command.txt").read_text().strip()
-                               if (d / "command.txt").is_file() else None, "wer": {}}
+        row: Dict[str, Any] = {
+            "name": name,
+            "group": group,
+            "kd": kd,
+            "baseline": base,
+            "command": (d / "command.txt").read_text().strip()
+            if (d / "command.txt").is_file()
+            else None,
+            "wer": {},
+        }
         for method in METHODS:
             if (d / method / "command.txt").is_file():  # recipes that record decode commands
                 row.setdefault("decode_commands", {})[method] = (
-                    (d / method / "command.txt").read_text().strip())
+                    (d / method / "command.txt").read_text().strip()
+                )
             w = latest_wers(d, method)
             if w:
                 row["wer"][method] = w["wer"]
@@ -95,7 +116,8 @@ def collect(exp_root: Path) -> List[Dict[str, Any]]:
         for method, wers in r["wer"].items():
             bw = b["wer"].get(method, {})
             r["rel_change"][method] = {
-                s: 100.0 * (w - bw[s]) / bw[s] for s, w in wers.items() if bw.get(s)}
+                s: 100.0 * (w - bw[s]) / bw[s] for s, w in wers.items() if bw.get(s)
+            }
     return rows
 
 
@@ -136,18 +158,35 @@ def fmt_pct(x: Optional[float], signed: bool = False) -> str:
     return f"{x:+.1f}%" if signed else f"{x:.2f}"
 
 
-def write_markdown(rows, out: Path, stage_times, preset: str, recipe: str, corpus_info,
-                   preamble: str = "", with_plot: bool = True) -> None:
+def write_markdown(
+    rows,
+    out: Path,
+    stage_times,
+    preset: str,
+    recipe: str,
+    corpus_info,
+    preamble: str = "",
+    with_plot: bool = True,
+) -> None:
     lines = [f"# Results: {recipe} (preset `{preset}`)", ""]
     if preamble:
         lines += [preamble.rstrip("\n"), ""]
-    lines += ["Produced by `./run.sh --stage 0 --stop-stage 6"
-              + (f" --preset {preset}" if preset and preset != "default" else "")
-              + "` (this file, `results.json`" + (" and the plot" if with_plot else "")
-              + " are written by stage 6).", ""]
+    lines += [
+        "Produced by `./run.sh --stage 0 --stop-stage 6"
+        + (f" --preset {preset}" if preset and preset != "default" else "")
+        + "` (this file, `results.json`"
+        + (" and the plot" if with_plot else "")
+        + " are written by stage 6).",
+        "",
+    ]
     if corpus_info:
-        lines += ["Corpus: " + ", ".join(f"{k} {v}" for k, v in corpus_info.items()
-                                         if not isinstance(v, (dict, list))), ""]
+        lines += [
+            "Corpus: "
+            + ", ".join(
+                f"{k} {v}" for k, v in corpus_info.items() if not isinstance(v, (dict, list))
+            ),
+            "",
+        ]
     for method in METHODS:
         sets: List[str] = []
         for r in rows:
@@ -163,17 +202,25 @@ def write_markdown(rows, out: Path, stage_times, preset: str, recipe: str, corpu
         for r in rows:
             w = r["wer"].get(method, {})
             rel = r.get("rel_change", {}).get(method, {})
-            cells = [r["name"], "yes" if r["kd"] else "no",
-                     f"{r.get('params', 0) / 1e6:.2f}M", f"{r.get('nonzero_params', 0) / 1e6:.2f}M",
-                     f"{100 * r.get('sparsity', 0):.1f}%"]
+            cells = [
+                r["name"],
+                "yes" if r["kd"] else "no",
+                f"{r.get('params', 0) / 1e6:.2f}M",
+                f"{r.get('nonzero_params', 0) / 1e6:.2f}M",
+                f"{100 * r.get('sparsity', 0):.1f}%",
+            ]
             cells += [fmt_pct(w.get(s)) for s in sets]
             cells += [fmt_pct(rel.get(s), signed=True) if rel else "" for s in sets]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["KD rel. = (WER with KD - WER without) / WER without, same architecture and "
-              "sparsity; negative is better.", "",
-              "Sparsity is measured on the decoded model (averaged checkpoints with the pruning "
-              "masks re-applied) over the prunable weights; non-zero counts the whole model.", ""]
+    lines += [
+        "KD rel. = (WER with KD - WER without) / WER without, same architecture and "
+        "sparsity; negative is better.",
+        "",
+        "Sparsity is measured on the decoded model (averaged checkpoints with the pruning "
+        "masks re-applied) over the prunable weights; non-zero counts the whole model.",
+        "",
+    ]
     if with_plot:
         lines += ["![WER vs sparsity](wer_vs_sparsity.png)", ""]
     lines += ["## Commands", ""]
@@ -184,9 +231,12 @@ def write_markdown(rows, out: Path, stage_times, preset: str, recipe: str, corpu
             lines += [f"- **{r['name']}** (decode, {method}): `{cmd}`"]
     lines += [""]
     if not any(r.get("decode_commands") for r in rows):
-        lines += ["Decoding (every model, both methods): `python -m rnnt_kd.bin.decode --exp-dir "
-                  "exp/<name> --epoch E --avg A --method {greedy_search,modified_beam_search} "
-                  "--beam-size 4 --bpe-model ... --test-cuts ...` (see stage 6 of run.sh).", ""]
+        lines += [
+            "Decoding (every model, both methods): `python -m rnnt_kd.bin.decode --exp-dir "
+            "exp/<name> --epoch E --avg A --method {greedy_search,modified_beam_search} "
+            "--beam-size 4 --bpe-model ... --test-cuts ...` (see stage 6 of run.sh).",
+            "",
+        ]
     if stage_times:
         lines += ["## Wall time per stage (this run)", "", "| stage | seconds |", "|---|---|"]
         lines += [f"| {n} {name} | {sec} |" for n, name, sec in stage_times]
@@ -202,19 +252,37 @@ def main(argv: List[str] | None = None) -> None:
     rows = collect(Path(args.exp_root))
     stage_times = []
     if args.stage_times and Path(args.stage_times).is_file():
-        stage_times = [ln.split("\t") for ln in Path(args.stage_times).read_text().splitlines()
-                       if ln.strip()]
+        stage_times = [
+            ln.split("\t") for ln in Path(args.stage_times).read_text().splitlines() if ln.strip()
+        ]
     corpus_info = None
     if args.corpus_info and Path(args.corpus_info).is_file():
         corpus_info = json.loads(Path(args.corpus_info).read_text())
     if args.plot:
         plot(rows, out / "wer_vs_sparsity.png")
     preamble = Path(args.preamble).read_text() if args.preamble else ""
-    write_markdown(rows, out / "RESULTS.md", stage_times, args.preset, args.recipe, corpus_info,
-                   preamble, with_plot=args.plot)
-    (out / "results.json").write_text(json.dumps(
-        {"preset": args.preset, "experiments": rows, "stage_times": stage_times,
-         "corpus": corpus_info}, indent=1) + "\n")
+    write_markdown(
+        rows,
+        out / "RESULTS.md",
+        stage_times,
+        args.preset,
+        args.recipe,
+        corpus_info,
+        preamble,
+        with_plot=args.plot,
+    )
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "preset": args.preset,
+                "experiments": rows,
+                "stage_times": stage_times,
+                "corpus": corpus_info,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"wrote {out / 'RESULTS.md'}, {out / 'results.json'}")
 
 

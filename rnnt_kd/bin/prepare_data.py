@@ -5,7 +5,8 @@
       --output-dir data/manifests --prefix librispeech --parts train-clean-100 dev-clean
   python -m rnnt_kd.bin.prepare_data fbank --manifest-dir data/manifests \\
       --output-dir data/fbank --prefix librispeech --parts train-clean-100 [--speed-perturb true]
-  python -m rnnt_kd.bin.prepare_data bpe --cuts data/fbank/librispeech_cuts_train-clean-100.jsonl.gz \\
+  python -m rnnt_kd.bin.prepare_data bpe \\
+      --cuts data/fbank/librispeech_cuts_train-clean-100.jsonl.gz \\
       --lang-dir data/lang_bpe_500 --vocab-size 500
 
 Bad entries (missing/unreadable audio, empty transcripts) are skipped, counted in the log and
@@ -22,8 +23,11 @@ from rnnt_kd.utils import str2bool
 
 
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="prepare_data", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="prepare_data",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", required=True)
     m = sub.add_parser("manifests", help="lhotse recordings + supervisions per part")
     m.add_argument("--corpus-dir", required=True, help="the folder holding the part folders")
@@ -57,13 +61,20 @@ def main(argv: List[str] | None = None) -> None:
     if args.command == "manifests":
         from rnnt_kd.data.prepare import prepare_manifests
 
-        prepare_manifests(args.corpus_dir, args.output_dir, args.parts, prefix=args.prefix,
-                          num_jobs=args.num_jobs)
+        prepare_manifests(
+            args.corpus_dir, args.output_dir, args.parts, prefix=args.prefix, num_jobs=args.num_jobs
+        )
     elif args.command == "fbank":
         from rnnt_kd.data.prepare import compute_fbank
 
-        compute_fbank(args.manifest_dir, args.output_dir, args.parts, prefix=args.prefix,
-                      num_jobs=args.num_jobs, speed_perturb=args.speed_perturb)
+        compute_fbank(
+            args.manifest_dir,
+            args.output_dir,
+            args.parts,
+            prefix=args.prefix,
+            num_jobs=args.num_jobs,
+            speed_perturb=args.speed_perturb,
+        )
     else:
         from itertools import chain
 

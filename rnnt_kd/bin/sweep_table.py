@@ -24,8 +24,11 @@ def _flag(command: str, flag: str) -> Optional[str]:
 
 
 def main(argv: List[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="sweep_table", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="sweep_table",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--exp-dirs", nargs="+", required=True)
     p.add_argument("--baseline", default=None, help="the same student trained without KD")
     p.add_argument("--method", default="greedy_search")
@@ -41,24 +44,37 @@ def main(argv: List[str] | None = None) -> None:
         if w is None or args.test_set not in w["wer"]:
             continue
         kd = "--teacher-checkpoint" in cmd
-        rows.append({"name": d.name, "kd": kd,
-                     "scale": _flag(cmd, "--distill-scale") if kd else "-",
-                     "temperature": _flag(cmd, "--distill-temperature") or "1.0" if kd else "-",
-                     "wer": w["wer"][args.test_set], "command": cmd})
+        rows.append(
+            {
+                "name": d.name,
+                "kd": kd,
+                "scale": _flag(cmd, "--distill-scale") if kd else "-",
+                "temperature": _flag(cmd, "--distill-temperature") or "1.0" if kd else "-",
+                "wer": w["wer"][args.test_set],
+                "command": cmd,
+            }
+        )
     if not rows:
         raise SystemExit(f"sweep_table: no {args.method} results for {args.test_set} found")
     base = next((r for r in rows if not r["kd"]), None)
-    lines = [f"# {args.title}", "",
-             f"WER (%) on {args.test_set}, {args.method}. Lower is better; the chosen setting "
-             "is the best KD row.", "",
-             "| run | KD scale | temperature | WER | rel. vs no KD |", "|---|---|---|---|---|"]
+    lines = [
+        f"# {args.title}",
+        "",
+        f"WER (%) on {args.test_set}, {args.method}. Lower is better; the chosen setting "
+        "is the best KD row.",
+        "",
+        "| run | KD scale | temperature | WER | rel. vs no KD |",
+        "|---|---|---|---|---|",
+    ]
     for r in sorted(rows, key=lambda r: (r["kd"], r["wer"])):
         rel = f"{100 * (r['wer'] - base['wer']) / base['wer']:+.1f}%" if base and r["kd"] else ""
-        lines.append(f"| {r['name']} | {r['scale']} | {r['temperature']} | {r['wer']:.2f} | {rel} |")
+        lines.append(
+            f"| {r['name']} | {r['scale']} | {r['temperature']} | {r['wer']:.2f} | {rel} |"
+        )
     lines += ["", "Commands:", ""] + [f"- {r['name']}: `{r['command']}`" for r in rows]
     Path(args.out).write_text("\n".join(lines) + "\n")
     Path(args.out).with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
-    print("\n".join(lines[:len(rows) + 6]))
+    print("\n".join(lines[: len(rows) + 6]))
 
 
 if __name__ == "__main__":

@@ -30,41 +30,78 @@ from rnnt_kd.utils import str2bool
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     g = p.add_argument_group("data")
     g.add_argument("--train-cuts", nargs="+", required=True, help="lhotse CutSet(s) with features")
     g.add_argument("--valid-cuts", nargs="+", required=True, help="validation CutSet(s)")
     g.add_argument("--bpe-model", required=True, help="sentencepiece model (blank must be id 0)")
-    g.add_argument("--max-duration", type=float, default=200.0,
-                   help="seconds of audio per batch (per process)")
-    g.add_argument("--min-utt-duration", type=float, default=0.3,
-                   help="drop training utterances shorter than this (s)")
-    g.add_argument("--max-utt-duration", type=float, default=30.0,
-                   help="drop training utterances longer than this (s)")
+    g.add_argument(
+        "--max-duration", type=float, default=200.0, help="seconds of audio per batch (per process)"
+    )
+    g.add_argument(
+        "--min-utt-duration",
+        type=float,
+        default=0.3,
+        help="drop training utterances shorter than this (s)",
+    )
+    g.add_argument(
+        "--max-utt-duration",
+        type=float,
+        default=30.0,
+        help="drop training utterances longer than this (s)",
+    )
     g.add_argument("--spec-augment", type=str2bool, default=True)
     g.add_argument("--num-workers", type=int, default=0, help="dataloader workers")
 
     g = p.add_argument_group("model")
-    g.add_argument("--model-preset", default="medium",
-                   help="tiny | small | medium | large (see rnnt_kd.model.config.PRESETS)")
-    for name in ("encoder-dim", "num-encoder-layers", "num-heads", "feedforward-dim",
-                 "conv-kernel-size", "decoder-dim", "joiner-dim"):
+    g.add_argument(
+        "--model-preset",
+        default="medium",
+        help="tiny | small | medium | large (see rnnt_kd.model.config.PRESETS)",
+    )
+    for name in (
+        "encoder-dim",
+        "num-encoder-layers",
+        "num-heads",
+        "feedforward-dim",
+        "conv-kernel-size",
+        "decoder-dim",
+        "joiner-dim",
+    ):
         g.add_argument(f"--{name}", type=int, default=None, help="override the preset's value")
     g.add_argument("--dropout", type=float, default=None, help="override the preset's dropout")
-    g.add_argument("--use-ctc", type=str2bool, default=None,
-                   help="add an auxiliary CTC head on the encoder (faster convergence)")
+    g.add_argument(
+        "--use-ctc",
+        type=str2bool,
+        default=None,
+        help="add an auxiliary CTC head on the encoder (faster convergence)",
+    )
 
     g = p.add_argument_group("training")
     g.add_argument("--exp-dir", required=True, help="checkpoints, logs, tensorboard go here")
     g.add_argument("--num-epochs", type=int, default=20)
-    g.add_argument("--start-epoch", type=int, default=1,
-                   help="resume from epoch-(N-1).pt when N > 1")
-    g.add_argument("--start-batch", type=int, default=0,
-                   help="resume mid-epoch from checkpoint-<N>.pt when N > 0")
-    g.add_argument("--auto-resume", type=str2bool, default=False,
-                   help="resume from the newest loadable checkpoint in --exp-dir, if any")
-    g.add_argument("--max-steps", type=int, default=0, help="stop each epoch after this global "
-                   "step (0: no limit; for quick tests)")
+    g.add_argument(
+        "--start-epoch", type=int, default=1, help="resume from epoch-(N-1).pt when N > 1"
+    )
+    g.add_argument(
+        "--start-batch",
+        type=int,
+        default=0,
+        help="resume mid-epoch from checkpoint-<N>.pt when N > 0",
+    )
+    g.add_argument(
+        "--auto-resume",
+        type=str2bool,
+        default=False,
+        help="resume from the newest loadable checkpoint in --exp-dir, if any",
+    )
+    g.add_argument(
+        "--max-steps",
+        type=int,
+        default=0,
+        help="stop each epoch after this global step (0: no limit; for quick tests)",
+    )
     g.add_argument("--world-size", type=int, default=1, help="processes for data parallel")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda")
     g.add_argument("--num-threads", type=int, default=2, help="CPU threads (split over ranks)")
@@ -79,38 +116,69 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--lm-scale", type=float, default=0.25)
     g.add_argument("--am-scale", type=float, default=0.0)
     g.add_argument("--simple-loss-scale", type=float, default=0.5)
-    g.add_argument("--ctc-loss-scale", type=float, default=0.2,
-                   help="weight of the auxiliary CTC loss (with --use-ctc true)")
-    g.add_argument("--model-warm-step", type=int, default=2000,
-                   help="steps over which weight moves from the simple to the pruned loss")
+    g.add_argument(
+        "--ctc-loss-scale",
+        type=float,
+        default=0.2,
+        help="weight of the auxiliary CTC loss (with --use-ctc true)",
+    )
+    g.add_argument(
+        "--model-warm-step",
+        type=int,
+        default=2000,
+        help="steps over which weight moves from the simple to the pruned loss",
+    )
     g.add_argument("--use-fp16", type=str2bool, default=False, help="GPU only")
     g.add_argument("--use-bf16", type=str2bool, default=False, help="GPU only")
-    g.add_argument("--save-every-n", type=int, default=0,
-                   help="write checkpoint-<step>.pt every N steps (0: never)")
+    g.add_argument(
+        "--save-every-n",
+        type=int,
+        default=0,
+        help="write checkpoint-<step>.pt every N steps (0: never)",
+    )
     g.add_argument("--keep-last-k", type=int, default=3, help="batch checkpoints to keep")
     g.add_argument("--log-interval", type=int, default=50)
-    g.add_argument("--max-bad-batches", type=int, default=20,
-                   help="abort after this many consecutive non-finite batches")
+    g.add_argument(
+        "--max-bad-batches",
+        type=int,
+        default=20,
+        help="abort after this many consecutive non-finite batches",
+    )
     g.add_argument("--tensorboard", type=str2bool, default=True)
     g.add_argument("--progress", type=str2bool, default=True, help="tqdm bar per epoch")
     g.add_argument("--inject-nan-at-step", type=int, default=-1, help=argparse.SUPPRESS)
     g.add_argument("--inject-nan-count", type=int, default=1, help=argparse.SUPPRESS)
-    g.add_argument("--inject-nan-kind", choices=["loss", "grad"], default="loss",
-                   help=argparse.SUPPRESS)
+    g.add_argument(
+        "--inject-nan-kind", choices=["loss", "grad"], default="loss", help=argparse.SUPPRESS
+    )
 
     g = p.add_argument_group("distillation (y/blank lattice KD, Panchapagesan et al. 2021)")
-    g.add_argument("--teacher-checkpoint", default=None,
-                   help="frozen teacher; without it training is plain RNN-T")
-    g.add_argument("--init-from", default=None,
-                   help="initialise the student from this checkpoint (pruning runs)")
+    g.add_argument(
+        "--teacher-checkpoint",
+        default=None,
+        help="frozen teacher; without it training is plain RNN-T",
+    )
+    g.add_argument(
+        "--init-from",
+        default=None,
+        help="initialise the student from this checkpoint (pruning runs)",
+    )
     g.add_argument("--distill-scale", type=float, default=0.01, help="beta in L_rnnt + beta*L_kd")
     g.add_argument("--distill-temperature", type=float, default=1.0)
     g.add_argument("--distill-type", choices=["ybr", "full-vocab"], default="ybr")
-    g.add_argument("--distill-lattice", choices=["pruned", "full"], default="pruned",
-                   help="KD on the pruned band (cheap) or the full T x (U+1) lattice")
-    g.add_argument("--distill-band", choices=["teacher", "student"], default="teacher",
-                   help="whose prune ranges define the band (teacher's: shared with the "
-                   "student's pruned loss, so band log-probs are computed once)")
+    g.add_argument(
+        "--distill-lattice",
+        choices=["pruned", "full"],
+        default="pruned",
+        help="KD on the pruned band (cheap) or the full T x (U+1) lattice",
+    )
+    g.add_argument(
+        "--distill-band",
+        choices=["teacher", "student"],
+        default="teacher",
+        help="whose prune ranges define the band (teacher's: shared with the "
+        "student's pruned loss, so band log-probs are computed once)",
+    )
 
     g = p.add_argument_group("gradual magnitude pruning (Zhu & Gupta 2017)")
     g.add_argument("--target-sparsity", type=float, default=0.0, help="0 disables pruning")
@@ -157,8 +225,11 @@ def _fail(message: str, code: int) -> int:
     message = " ".join(message.split())
     for h in logging.getLogger().handlers:
         if isinstance(h, logging.FileHandler):
-            h.emit(logging.makeLogRecord(
-                {"msg": f"train: error: {message}", "levelname": "ERROR", "levelno": 40}))
+            h.emit(
+                logging.makeLogRecord(
+                    {"msg": f"train: error: {message}", "levelname": "ERROR", "levelno": 40}
+                )
+            )
     print(f"train: error: {message}", file=sys.stderr)
     return code
 

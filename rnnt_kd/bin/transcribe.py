@@ -18,12 +18,14 @@ import torch
 
 
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="transcribe", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="transcribe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--checkpoint", required=True, help="epoch-N.pt or an exported model")
     p.add_argument("--bpe-model", required=True)
-    p.add_argument("--method", choices=["greedy_search", "modified_beam_search"],
-                   default="greedy_search")
+    p.add_argument(
+        "--method", choices=["greedy_search", "modified_beam_search"], default="greedy_search"
+    )
     p.add_argument("--beam-size", type=int, default=4)
     p.add_argument("--device", default="auto")
     p.add_argument("sound_files", nargs="+", help="16 kHz audio files (wav, flac, ...)")
@@ -31,8 +33,14 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 @torch.no_grad()
-def transcribe(model, tokenizer, sound_files: List[str], method: str = "greedy_search",
-               beam: int = 4, device: torch.device | str = "cpu") -> Dict[str, str]:
+def transcribe(
+    model,
+    tokenizer,
+    sound_files: List[str],
+    method: str = "greedy_search",
+    beam: int = 4,
+    device: torch.device | str = "cpu",
+) -> Dict[str, str]:
     """{file: transcript} for a list of audio files."""
     from torch.nn.utils.rnn import pad_sequence
 
@@ -67,10 +75,13 @@ def main(argv: List[str] | None = None) -> None:
         if sha and sha != tokenizer.sha256:
             raise CheckpointError(f"{args.bpe_model} is not the BPE model of {args.checkpoint}")
         if model.config.vocab_size != tokenizer.vocab_size:
-            raise CheckpointError(f"{args.bpe_model} has {tokenizer.vocab_size} tokens, the model "
-                                  f"{model.config.vocab_size}")
-        out = transcribe(model.to(device), tokenizer, args.sound_files, args.method,
-                         args.beam_size, device)
+            raise CheckpointError(
+                f"{args.bpe_model} has {tokenizer.vocab_size} tokens, the model "
+                f"{model.config.vocab_size}"
+            )
+        out = transcribe(
+            model.to(device), tokenizer, args.sound_files, args.method, args.beam_size, device
+        )
     except (CheckpointError, OSError, ValueError) as e:
         print(f"transcribe: error: {e}", file=sys.stderr)
         sys.exit(2)

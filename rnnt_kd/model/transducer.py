@@ -81,7 +81,9 @@ class Transducer(nn.Module):
         self.simple_am_proj = nn.Linear(config.encoder_dim, config.vocab_size)
         self.simple_lm_proj = nn.Linear(config.decoder_dim, config.vocab_size)
         # auxiliary CTC head (training only), like icefall's --use-ctc
-        self.ctc_output = nn.Linear(config.encoder_dim, config.vocab_size) if config.use_ctc else None
+        self.ctc_output = (
+            nn.Linear(config.encoder_dim, config.vocab_size) if config.use_ctc else None
+        )
 
     @staticmethod
     def min_frames_for(num_tokens: int) -> int:
@@ -214,8 +216,14 @@ class Transducer(nn.Module):
         if self.ctc_output is not None:
             log_probs = self.ctc_output(encoder_out).float().log_softmax(-1)  # (B, T', V)
             ctc_loss = nn.functional.ctc_loss(
-                log_probs.transpose(0, 1), targets, encoder_lens, target_lens,
-                blank=self.blank_id, reduction="sum", zero_infinity=True)
+                log_probs.transpose(0, 1),
+                targets,
+                encoder_lens,
+                target_lens,
+                blank=self.blank_id,
+                reduction="sum",
+                zero_infinity=True,
+            )
         return TransducerOutput(
             simple_loss=simple_loss,
             pruned_loss=pruned_loss,

@@ -38,7 +38,8 @@ class LossConfig:
             raise ValueError(f"distill_type must be ybr or full-vocab, got {self.distill_type!r}")
         if self.distill_lattice not in ("pruned", "full"):
             raise ValueError(
-                f"distill_lattice must be pruned or full, got {self.distill_lattice!r}")
+                f"distill_lattice must be pruned or full, got {self.distill_lattice!r}"
+            )
         if self.distill_band not in ("teacher", "student"):
             raise ValueError(f"distill_band must be teacher or student, got {self.distill_band!r}")
         if self.distill_temperature <= 0:
@@ -79,22 +80,42 @@ def compute_loss(
     band_from_teacher = use_kd and cfg.distill_lattice == "pruned" and cfg.distill_band == "teacher"
     if use_kd and (band_from_teacher or cfg.distill_lattice == "full"):
         with torch.no_grad():
-            t_out = teacher(features, feature_lens, targets, target_lens,
-                            prune_range=cfg.prune_range, am_scale=cfg.am_scale,
-                            lm_scale=cfg.lm_scale)
+            t_out = teacher(
+                features,
+                feature_lens,
+                targets,
+                target_lens,
+                prune_range=cfg.prune_range,
+                am_scale=cfg.am_scale,
+                lm_scale=cfg.lm_scale,
+            )
     s_out: TransducerOutput = model(
-        features, feature_lens, targets, target_lens, prune_range=cfg.prune_range,
-        am_scale=cfg.am_scale, lm_scale=cfg.lm_scale,
+        features,
+        feature_lens,
+        targets,
+        target_lens,
+        prune_range=cfg.prune_range,
+        am_scale=cfg.am_scale,
+        lm_scale=cfg.lm_scale,
         ranges=t_out.ranges if band_from_teacher else None,
     )
     if use_kd and t_out is None:  # band from the student: score the teacher on the student's band
         with torch.no_grad():
-            t_out = teacher(features, feature_lens, targets, target_lens,
-                            prune_range=cfg.prune_range, am_scale=cfg.am_scale,
-                            lm_scale=cfg.lm_scale, ranges=s_out.ranges)
+            t_out = teacher(
+                features,
+                feature_lens,
+                targets,
+                target_lens,
+                prune_range=cfg.prune_range,
+                am_scale=cfg.am_scale,
+                lm_scale=cfg.lm_scale,
+                ranges=s_out.ranges,
+            )
     if use_kd and not torch.equal(t_out.encoder_out_lens, s_out.encoder_out_lens):
-        raise RuntimeError("teacher and student give different encoder output lengths; they "
-                           "must share the subsampling front-end")
+        raise RuntimeError(
+            "teacher and student give different encoder output lengths; they "
+            "must share the subsampling front-end"
+        )
 
     simple_scale, pruned_scale = loss_scales(step, cfg)
     loss = simple_scale * s_out.simple_loss + pruned_scale * s_out.pruned_loss
@@ -135,16 +156,32 @@ def distillation_term(
         if cfg.distill_type == "ybr":
             if cfg.distill_temperature == 1.0:
                 return distill.band_distill_loss(
-                    s_out.px, s_out.py, t_out.px, t_out.py, ranges=s_out.ranges,
-                    boundary=boundary, reduction="sum")
+                    s_out.px,
+                    s_out.py,
+                    t_out.px,
+                    t_out.py,
+                    ranges=s_out.ranges,
+                    boundary=boundary,
+                    reduction="sum",
+                )
             return distill.band_distill_loss_from_logits(
-                s_out.logits, t_out.logits.detach(), targets, s_out.ranges, boundary,
-                blank_id=_unwrap(model).blank_id, temperature=cfg.distill_temperature,
-                reduction="sum")
+                s_out.logits,
+                t_out.logits.detach(),
+                targets,
+                s_out.ranges,
+                boundary,
+                blank_id=_unwrap(model).blank_id,
+                temperature=cfg.distill_temperature,
+                reduction="sum",
+            )
         mask = distill.band_node_mask(s_out.ranges, boundary)
         return distill.full_vocab_distill_loss(
-            s_out.logits, t_out.logits.detach(), mask, temperature=cfg.distill_temperature,
-            reduction="sum")
+            s_out.logits,
+            t_out.logits.detach(),
+            mask,
+            temperature=cfg.distill_temperature,
+            reduction="sum",
+        )
     # full lattice: O(T*U*V) joiner outputs for both models (the costly baseline)
     student = _unwrap(model)
     s_logits = student.full_logits(s_out.encoder_out, targets)
@@ -152,10 +189,18 @@ def distillation_term(
         t_logits = teacher.full_logits(t_out.encoder_out, targets)
     if cfg.distill_type == "ybr":
         return distill.lattice_distill_loss(
-            s_logits, t_logits, targets, s_out.encoder_out_lens, target_lens,
-            blank_id=student.blank_id, temperature=cfg.distill_temperature, reduction="sum")
-    mask = distill.lattice_node_mask(s_out.encoder_out_lens, target_lens, s_logits.size(1),
-                                     s_logits.size(2))
+            s_logits,
+            t_logits,
+            targets,
+            s_out.encoder_out_lens,
+            target_lens,
+            blank_id=student.blank_id,
+            temperature=cfg.distill_temperature,
+            reduction="sum",
+        )
+    mask = distill.lattice_node_mask(
+        s_out.encoder_out_lens, target_lens, s_logits.size(1), s_logits.size(2)
+    )
     return distill.full_vocab_distill_loss(
-        s_logits, t_logits, mask,
-        temperature=cfg.distill_temperature, reduction="sum")
+        s_logits, t_logits, mask, temperature=cfg.distill_temperature, reduction="sum"
+    )

@@ -48,8 +48,9 @@ def load_averaged_model(
     return model, last
 
 
-def load_teacher(path: Path | str, student_config: TransducerConfig,
-                 device: Optional[torch.device] = None) -> Transducer:
+def load_teacher(
+    path: Path | str, student_config: TransducerConfig, device: Optional[torch.device] = None
+) -> Transducer:
     """Frozen teacher (eval mode, no grad). Vocabulary and blank id must match the student's."""
     teacher, _ = load_model(path)
     tc = teacher.config

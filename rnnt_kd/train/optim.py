@@ -60,8 +60,10 @@ class Eden:
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self) -> Dict[str, Any]:
-        return {k: getattr(self, k) for k in ("base_lrs", "lr_batches", "lr_epochs",
-                                              "warmup_batches", "batch", "epoch")}
+        return {
+            k: getattr(self, k)
+            for k in ("base_lrs", "lr_batches", "lr_epochs", "warmup_batches", "batch", "epoch")
+        }
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         for k, v in state.items():

@@ -47,8 +47,17 @@ class TooManyBadBatches(RuntimeError):
 def model_config_from_args(args: argparse.Namespace, vocab_size: int) -> TransducerConfig:
     overrides = {
         k: getattr(args, k)
-        for k in ("encoder_dim", "num_encoder_layers", "num_heads", "feedforward_dim",
-                  "conv_kernel_size", "decoder_dim", "joiner_dim", "dropout", "use_ctc")
+        for k in (
+            "encoder_dim",
+            "num_encoder_layers",
+            "num_heads",
+            "feedforward_dim",
+            "conv_kernel_size",
+            "decoder_dim",
+            "joiner_dim",
+            "dropout",
+            "use_ctc",
+        )
         if getattr(args, k, None) is not None
     }
     return TransducerConfig.from_preset(args.model_preset, vocab_size=vocab_size, **overrides)
@@ -56,12 +65,17 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int) -> Transdu
 
 def loss_config_from_args(args: argparse.Namespace) -> LossConfig:
     return LossConfig(
-        prune_range=args.prune_range, lm_scale=args.lm_scale, am_scale=args.am_scale,
-        simple_loss_scale=args.simple_loss_scale, warm_steps=args.model_warm_step,
+        prune_range=args.prune_range,
+        lm_scale=args.lm_scale,
+        am_scale=args.am_scale,
+        simple_loss_scale=args.simple_loss_scale,
+        warm_steps=args.model_warm_step,
         ctc_loss_scale=args.ctc_loss_scale if args.use_ctc else 0.0,
         distill_scale=args.distill_scale if args.teacher_checkpoint else 0.0,
-        distill_temperature=args.distill_temperature, distill_type=args.distill_type,
-        distill_lattice=args.distill_lattice, distill_band=args.distill_band,
+        distill_temperature=args.distill_temperature,
+        distill_type=args.distill_type,
+        distill_lattice=args.distill_lattice,
+        distill_band=args.distill_band,
     )
 
 
@@ -95,24 +109,34 @@ class Trainer:
             if src.config.to_dict() != self.model_config.to_dict():
                 raise ckpt_lib.CheckpointError(
                     f"--init-from {args.init_from}: its model config {src.config.to_dict()} "
-                    f"differs from this run's {self.model_config.to_dict()}")
+                    f"differs from this run's {self.model_config.to_dict()}"
+                )
             model.load_state_dict(src.state_dict())
             log.info("initialised from %s", args.init_from)
         self.model = model.to(self.device)
         self.teacher: Optional[Transducer] = None
         if args.teacher_checkpoint:
             self.teacher = load_teacher(args.teacher_checkpoint, self.model_config, self.device)
-            log.info("teacher %s: %d params, distill-scale %g, type %s, lattice %s, T=%g",
-                     args.teacher_checkpoint, sum(p.numel() for p in self.teacher.parameters()),
-                     args.distill_scale, args.distill_type, args.distill_lattice,
-                     args.distill_temperature)
+            log.info(
+                "teacher %s: %d params, distill-scale %g, type %s, lattice %s, T=%g",
+                args.teacher_checkpoint,
+                sum(p.numel() for p in self.teacher.parameters()),
+                args.distill_scale,
+                args.distill_type,
+                args.distill_lattice,
+                args.distill_temperature,
+            )
         self.pruner: Optional[pruning.GradualPruner] = None
         if args.target_sparsity > 0:
             self.pruner = pruning.GradualPruner(
-                self.model, target_sparsity=args.target_sparsity,
-                start_step=args.prune_start_step, end_step=args.prune_end_step,
-                prune_every=args.prune_every, initial_sparsity=args.initial_sparsity,
-                scope=args.prune_scope)
+                self.model,
+                target_sparsity=args.target_sparsity,
+                start_step=args.prune_start_step,
+                end_step=args.prune_end_step,
+                prune_every=args.prune_every,
+                initial_sparsity=args.initial_sparsity,
+                scope=args.prune_scope,
+            )
         self.optimizer = make_optimizer(self.model, args.base_lr, args.weight_decay)
         self.scheduler = Eden(self.optimizer, args.lr_batches, args.lr_epochs, args.warmup_batches)
         self.use_amp = bool(args.use_fp16 or args.use_bf16) and self.device.type == "cuda"
@@ -122,8 +146,9 @@ class Trainer:
         self._maybe_resume()
         self.ddp_model: torch.nn.Module = self.model
         if world_size > 1:
-            self.ddp_model = DDP(self.model, device_ids=[self.device.index]
-                                 if self.device.type == "cuda" else None)
+            self.ddp_model = DDP(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         self.tb = None
         if rank == 0 and args.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -134,16 +159,26 @@ class Trainer:
     def _state(self, with_sampler: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         state, masks = pruning.plain_state_dict(self.model)
         return {
-            "model": state, "masks": masks, "model_config": self.model_config.to_dict(),
-            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "model": state,
+            "masks": masks,
+            "model_config": self.model_config.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
             "pruner": self.pruner.state_dict() if self.pruner else None,
-            "grad_scaler": self.scaler.state_dict(), "sampler": with_sampler,
+            "grad_scaler": self.scaler.state_dict(),
+            "sampler": with_sampler,
             "tokenizer_sha256": self.tokenizer.sha256,
-            "params": {"cur_epoch": self.cur_epoch, "batch_idx_train": self.batch_idx_train,
-                       "best_valid_loss": self.best_valid_loss,
-                       "bad_batches_total": self.bad_total},
-            "args": {k: v for k, v in vars(self.args).items()
-                     if isinstance(v, (int, float, str, bool, type(None), list))},
+            "params": {
+                "cur_epoch": self.cur_epoch,
+                "batch_idx_train": self.batch_idx_train,
+                "best_valid_loss": self.best_valid_loss,
+                "bad_batches_total": self.bad_total,
+            },
+            "args": {
+                k: v
+                for k, v in vars(self.args).items()
+                if isinstance(v, (int, float, str, bool, type(None), list))
+            },
         }
 
     def save(self, path: Path, sampler_state: Optional[Dict[str, Any]] = None) -> None:
@@ -174,11 +209,13 @@ class Trainer:
         sha = state.get("tokenizer_sha256")
         if sha and sha != self.tokenizer.sha256:
             raise ckpt_lib.CheckpointError(
-                f"{path} was trained with another BPE model than {a.bpe_model}")
+                f"{path} was trained with another BPE model than {a.bpe_model}"
+            )
         if state["model_config"] != self.model_config.to_dict():
             raise ckpt_lib.CheckpointError(
                 f"{path} was trained with another model config ({state['model_config']}) than "
-                f"this run's ({self.model_config.to_dict()})")
+                f"this run's ({self.model_config.to_dict()})"
+            )
         self.model.load_state_dict(state["model"])  # plain weights (zeros where pruned)
         if state.get("masks"):
             pruning.apply_masks(self.model, state["masks"])  # training goes on with the masks
@@ -195,8 +232,13 @@ class Trainer:
         self.sampler_state = state.get("sampler")
         # an epoch checkpoint marks a finished epoch; a batch checkpoint stops mid-epoch
         self.cur_epoch = int(p["cur_epoch"]) + (1 if self.sampler_state is None else 0)
-        log.info("resumed from %s: epoch %d, step %d%s", path, self.cur_epoch,
-                 self.batch_idx_train, ", mid-epoch" if self.sampler_state else "")
+        log.info(
+            "resumed from %s: epoch %d, step %d%s",
+            path,
+            self.cur_epoch,
+            self.batch_idx_train,
+            ", mid-epoch" if self.sampler_state else "",
+        )
 
     # ------------------------------------------------------------------ steps
     def _inject_nan(self, kind: str) -> bool:
@@ -217,24 +259,38 @@ class Trainer:
         if not skipped:
             return
         self.skipped_cuts_total += len(skipped)
-        log.warning("step %d: skipped %d cuts with unreadable features (%d in total): %s",
-                    self.batch_idx_train, len(skipped), self.skipped_cuts_total,
-                    ", ".join(c for c, _ in skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
+        log.warning(
+            "step %d: skipped %d cuts with unreadable features (%d in total): %s",
+            self.batch_idx_train,
+            len(skipped),
+            self.skipped_cuts_total,
+            ", ".join(c for c, _ in skipped[:5]) + (" ..." if len(skipped) > 5 else ""),
+        )
         append_bad_ids(self.bad_ids_path, skipped)
 
     def _step(self, batch: Dict[str, Any]) -> Optional[Dict[str, float]]:
         self._record_skipped_cuts(batch)
         # every rank must take the same branch, or DDP's all-reduce in backward never returns
         if not dist_lib.all_ranks_true(not batch_is_empty(batch), self.device):
-            log.warning("skipping batch at step %d: no loadable cuts (on some rank)",
-                        self.batch_idx_train)
+            log.warning(
+                "skipping batch at step %d: no loadable cuts (on some rank)", self.batch_idx_train
+            )
             return None
         feats, feat_lens, targets, target_lens, _, _ = batch_to_tensors(
-            batch, self.tokenizer, self.device)
+            batch, self.tokenizer, self.device
+        )
         self.ddp_model.train()
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-            loss, info = compute_loss(self.ddp_model, feats, feat_lens, targets, target_lens,
-                                      self.loss_config, self.batch_idx_train, self.teacher)
+            loss, info = compute_loss(
+                self.ddp_model,
+                feats,
+                feat_lens,
+                targets,
+                target_lens,
+                self.loss_config,
+                self.batch_idx_train,
+                self.teacher,
+            )
         if self._inject_nan("loss"):
             loss = loss * float("nan")
         self.optimizer.zero_grad(set_to_none=True)
@@ -263,14 +319,20 @@ class Trainer:
     def _bad_batch(self, why: str) -> None:
         self.bad_in_row += 1
         self.bad_total += 1
-        log.warning("skipping batch at step %d: %s (%d in a row, %d in total)",
-                    self.batch_idx_train, why, self.bad_in_row, self.bad_total)
+        log.warning(
+            "skipping batch at step %d: %s (%d in a row, %d in total)",
+            self.batch_idx_train,
+            why,
+            self.bad_in_row,
+            self.bad_total,
+        )
         if self.tb is not None:
             self.tb.add_scalar("train/bad_batches_total", self.bad_total, self.batch_idx_train)
         if self.bad_in_row >= self.args.max_bad_batches:
             raise TooManyBadBatches(
                 f"{self.bad_in_row} batches in a row had a {why}; stopping. Lower --base-lr, "
-                "check the data, or raise --max-bad-batches")
+                "check the data, or raise --max-bad-batches"
+            )
         return None
 
     @torch.no_grad()
@@ -282,9 +344,18 @@ class Trainer:
             if batch_is_empty(batch):
                 continue
             feats, feat_lens, targets, target_lens, _, _ = batch_to_tensors(
-                batch, self.tokenizer, self.device)
-            _, info = compute_loss(self.model, feats, feat_lens, targets, target_lens,
-                                   self.loss_config, self.batch_idx_train, self.teacher)
+                batch, self.tokenizer, self.device
+            )
+            _, info = compute_loss(
+                self.model,
+                feats,
+                feat_lens,
+                targets,
+                target_lens,
+                self.loss_config,
+                self.batch_idx_train,
+                self.teacher,
+            )
             for k, v in info.items():
                 tot[k] = tot.get(k, 0.0) + v
         tot = dist_lib.all_reduce_sum(tot, self.device)
@@ -298,10 +369,16 @@ class Trainer:
             self.cur_epoch = epoch
             self.scheduler.step_epoch(epoch - 1)
             loader = dm.train_dataloader(
-                train_cuts, max_duration=a.max_duration, shuffle=True,
-                spec_augment=a.spec_augment, num_workers=a.num_workers,
-                world_size=self.world_size, rank=self.rank, seed=a.seed,
-                sampler_state_dict=self.sampler_state)
+                train_cuts,
+                max_duration=a.max_duration,
+                shuffle=True,
+                spec_augment=a.spec_augment,
+                num_workers=a.num_workers,
+                world_size=self.world_size,
+                rank=self.rank,
+                seed=a.seed,
+                sampler_state_dict=self.sampler_state,
+            )
             if self.sampler_state is None:
                 loader.sampler.set_epoch(epoch)  # a new shuffle each epoch
             self.sampler_state = None
@@ -314,15 +391,23 @@ class Trainer:
             self.best_valid_loss = min(self.best_valid_loss, valid["loss"])
             self.save(ckpt_lib.epoch_checkpoint(self.exp_dir, epoch))
             if self.pruner is not None and self.rank == 0:
-                log.info("sparsity after epoch %d:\n%s", epoch,
-                         pruning.sparsity_report(self.model).format())
+                log.info(
+                    "sparsity after epoch %d:\n%s",
+                    epoch,
+                    pruning.sparsity_report(self.model).format(),
+                )
 
     def _train_epoch(self, loader, epoch: int) -> None:
         a = self.args
         tot: Dict[str, float] = {}
         t0 = time.time()
-        bar = tqdm(loader, desc=f"epoch {epoch}", disable=self.rank != 0 or not a.progress,
-                   dynamic_ncols=True, leave=False)
+        bar = tqdm(
+            loader,
+            desc=f"epoch {epoch}",
+            disable=self.rank != 0 or not a.progress,
+            dynamic_ncols=True,
+            leave=False,
+        )
         for batch in bar:
             info = self._step(batch)
             if info is None:
@@ -335,24 +420,36 @@ class Trainer:
                 avg = per_frame(tot)
                 lr = self.scheduler.get_last_lr()[0]
                 bar.set_postfix(loss=f"{avg['loss']:.3f}", lr=f"{lr:.2e}")
-                log.info("epoch %d step %d lr %.2e batch: %s | epoch avg: %s", epoch, step, lr,
-                         fmt(cur), fmt(avg))
+                log.info(
+                    "epoch %d step %d lr %.2e batch: %s | epoch avg: %s",
+                    epoch,
+                    step,
+                    lr,
+                    fmt(cur),
+                    fmt(avg),
+                )
                 if self.tb is not None:
                     self.tb.add_scalar("train/learning_rate", lr, step)
                     for k, v in cur.items():
                         self.tb.add_scalar(f"train/{k}", v, step)
             if a.save_every_n > 0 and step % a.save_every_n == 0:
-                self.save(self.exp_dir / f"checkpoint-{step}.pt",
-                          sampler_state=loader.sampler.state_dict())
+                self.save(
+                    self.exp_dir / f"checkpoint-{step}.pt",
+                    sampler_state=loader.sampler.state_dict(),
+                )
                 if self.rank == 0:
                     ckpt_lib.remove_old_batch_checkpoints(self.exp_dir, a.keep_last_k)
             if a.max_steps > 0 and step >= a.max_steps:
                 break
         log.info("epoch %d done in %.1fs: %s", epoch, time.time() - t0, fmt(per_frame(tot)))
         if self.bad_total or self.skipped_cuts_total:
-            log.warning("so far: %d batches skipped for non-finite loss/gradient, %d cuts skipped "
-                        "for unreadable features (ids in %s)", self.bad_total,
-                        self.skipped_cuts_total, self.bad_ids_path)
+            log.warning(
+                "so far: %d batches skipped for non-finite loss/gradient, %d cuts skipped "
+                "for unreadable features (ids in %s)",
+                self.bad_total,
+                self.skipped_cuts_total,
+                self.bad_ids_path,
+            )
 
 
 def per_frame(tot: Dict[str, float]) -> Dict[str, float]:
@@ -377,8 +474,12 @@ def run(rank: int, world_size: int, args: argparse.Namespace) -> None:
     dist_lib.setup(rank, world_size, use_cuda)
     if not use_cuda:
         torch.set_num_threads(max(1, args.num_threads // max(1, world_size)))
-    log.info("rnnt-kd training, backend %s, world size %d, device %s", backend.describe(),
-             world_size, args.device)
+    log.info(
+        "rnnt-kd training, backend %s, world size %d, device %s",
+        backend.describe(),
+        world_size,
+        args.device,
+    )
     log.info("options: %s", vars(args))
     try:
         trainer = Trainer(args, rank, world_size)
@@ -386,19 +487,30 @@ def run(rank: int, world_size: int, args: argparse.Namespace) -> None:
         log.info("model: %s, %d parameters", trainer.model_config.to_dict(), n)
         dm = AsrDataModule()
         bad_ids = trainer.bad_ids_path if rank == 0 else None  # each rank filters the same cuts
-        train_cuts = filter_cuts(load_cuts(args.train_cuts), trainer.tokenizer,
-                                 min_duration=args.min_utt_duration,
-                                 max_duration=args.max_utt_duration,
-                                 subsampled_length_fn=subsampled_lengths, bad_ids_path=bad_ids)
-        valid_cuts = filter_cuts(load_cuts(args.valid_cuts), trainer.tokenizer,
-                                 min_duration=args.min_utt_duration,
-                                 max_duration=args.max_utt_duration,
-                                 subsampled_length_fn=subsampled_lengths, bad_ids_path=bad_ids)
+        train_cuts = filter_cuts(
+            load_cuts(args.train_cuts),
+            trainer.tokenizer,
+            min_duration=args.min_utt_duration,
+            max_duration=args.max_utt_duration,
+            subsampled_length_fn=subsampled_lengths,
+            bad_ids_path=bad_ids,
+        )
+        valid_cuts = filter_cuts(
+            load_cuts(args.valid_cuts),
+            trainer.tokenizer,
+            min_duration=args.min_utt_duration,
+            max_duration=args.max_utt_duration,
+            subsampled_length_fn=subsampled_lengths,
+            bad_ids_path=bad_ids,
+        )
         if trainer.batch_idx_train == 0 and not args.init_from:
             mean, std = feature_stats(train_cuts)
             trainer.model.set_feature_stats(mean, std)
-            log.info("feature normalisation from training data: mean %.2f, std %.2f (averages)",
-                     float(mean.mean()), float(std.mean()))
+            log.info(
+                "feature normalisation from training data: mean %.2f, std %.2f (averages)",
+                float(mean.mean()),
+                float(std.mean()),
+            )
         trainer.train(dm, train_cuts, valid_cuts)
         if trainer.tb is not None:
             trainer.tb.close()
