@@ -76,41 +76,28 @@ def compute_loss(
     ``distill_loss`` (sums) for per-frame reporting.
     """
     use_kd = teacher is not None and cfg.distill_scale > 0
+
+    def run(m: torch.nn.Module, ranges: Optional[torch.Tensor] = None) -> TransducerOutput:
+        return m(
+            features,
+            feature_lens,
+            targets,
+            target_lens,
+            prune_range=cfg.prune_range,
+            am_scale=cfg.am_scale,
+            lm_scale=cfg.lm_scale,
+            ranges=ranges,
+        )
+
     t_out: Optional[TransducerOutput] = None
     band_from_teacher = use_kd and cfg.distill_lattice == "pruned" and cfg.distill_band == "teacher"
     if use_kd and (band_from_teacher or cfg.distill_lattice == "full"):
         with torch.no_grad():
-            t_out = teacher(
-                features,
-                feature_lens,
-                targets,
-                target_lens,
-                prune_range=cfg.prune_range,
-                am_scale=cfg.am_scale,
-                lm_scale=cfg.lm_scale,
-            )
-    s_out: TransducerOutput = model(
-        features,
-        feature_lens,
-        targets,
-        target_lens,
-        prune_range=cfg.prune_range,
-        am_scale=cfg.am_scale,
-        lm_scale=cfg.lm_scale,
-        ranges=t_out.ranges if band_from_teacher else None,
-    )
+            t_out = run(teacher)
+    s_out = run(model, t_out.ranges if band_from_teacher else None)
     if use_kd and t_out is None:  # band from the student: score the teacher on the student's band
         with torch.no_grad():
-            t_out = teacher(
-                features,
-                feature_lens,
-                targets,
-                target_lens,
-                prune_range=cfg.prune_range,
-                am_scale=cfg.am_scale,
-                lm_scale=cfg.lm_scale,
-                ranges=s_out.ranges,
-            )
+            t_out = run(teacher, s_out.ranges)
     if use_kd and not torch.equal(t_out.encoder_out_lens, s_out.encoder_out_lens):
         raise RuntimeError(
             "teacher and student give different encoder output lengths; they "

@@ -268,6 +268,18 @@ class Trainer:
         )
         append_bad_ids(self.bad_ids_path, skipped)
 
+    def _loss(self, model, feats, feat_lens, targets, target_lens):
+        return compute_loss(
+            model,
+            feats,
+            feat_lens,
+            targets,
+            target_lens,
+            self.loss_config,
+            self.batch_idx_train,
+            self.teacher,
+        )
+
     def _step(self, batch: Dict[str, Any]) -> Optional[Dict[str, float]]:
         self._record_skipped_cuts(batch)
         # every rank must take the same branch, or DDP's all-reduce in backward never returns
@@ -281,16 +293,7 @@ class Trainer:
         )
         self.ddp_model.train()
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-            loss, info = compute_loss(
-                self.ddp_model,
-                feats,
-                feat_lens,
-                targets,
-                target_lens,
-                self.loss_config,
-                self.batch_idx_train,
-                self.teacher,
-            )
+            loss, info = self._loss(self.ddp_model, feats, feat_lens, targets, target_lens)
         if self._inject_nan("loss"):
             loss = loss * float("nan")
         self.optimizer.zero_grad(set_to_none=True)
@@ -346,16 +349,7 @@ class Trainer:
             feats, feat_lens, targets, target_lens, _, _ = batch_to_tensors(
                 batch, self.tokenizer, self.device
             )
-            _, info = compute_loss(
-                self.model,
-                feats,
-                feat_lens,
-                targets,
-                target_lens,
-                self.loss_config,
-                self.batch_idx_train,
-                self.teacher,
-            )
+            _, info = self._loss(self.model, feats, feat_lens, targets, target_lens)
             for k, v in info.items():
                 tot[k] = tot.get(k, 0.0) + v
         tot = dist_lib.all_reduce_sum(tot, self.device)
