@@ -36,7 +36,8 @@ sweep_scales="0.01 0.05 0.2"; sweep_temperatures="1.0 2.0"   # stage 7
 help_message="usage: ./run.sh [--stage N] [--stop-stage M] [--preset default|smoke|gpu]
   [--num-train N] [--vocab-size V] [--teacher-epochs E] [--student-epochs E]
   [--distill-scale B] [--distill-temperature T] [--max-duration S] [--world-size W]
-  [--dl-dir DIR] [--data-dir DIR] [--exp-root DIR] [--num-jobs J] [--seed S]
+  [--dl-dir DIR] [--data-dir DIR] [--exp-root DIR] [--results-dir DIR] [--num-jobs J] [--seed S]
+  [--teacher-model '--model-preset medium ...'] [--small-model '--model-preset small ...']
   [--sweep-scales 'B1 B2 ...'] [--sweep-temperatures 'T1 T2 ...']
 stages: 0 corpus, 1 manifests, 2 fbank, 3 BPE, 4 teacher, 5 students, 6 decode + RESULTS.md,
         7 (optional) KD weight/temperature sweep on dev -> sweep_kd.md"
