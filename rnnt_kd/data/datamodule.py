@@ -37,13 +37,14 @@ from lhotse.utils import compute_num_frames
 from torch.utils.data import DataLoader
 
 from rnnt_kd.data.bpe import Tokenizer
+from rnnt_kd.model.conformer import subsampled_lengths
 
 Pathlike = Union[str, Path]
 
 
-def conv2d_subsampled_length(num_frames: int) -> int:
-    """``T' = ((T - 7) // 2 + 1) // 2``: frames after icefall's Conv2dSubsampling (x4)."""
-    return ((num_frames - 7) // 2 + 1) // 2
+# ``T' = ((T - 7) // 2 + 1) // 2``: frames after the encoder's Conv2d subsampling (x4); one
+# definition, the model's, so the T' >= U filter can never disagree with the model
+conv2d_subsampled_length = subsampled_lengths
 
 
 def make_spec_augment() -> SpecAugment:
@@ -194,11 +195,13 @@ class AsrDataModule:
         if sampler_state_dict is not None:
             logging.info("Restoring the train sampler's state")
             sampler.load_state_dict(copy.deepcopy(sampler_state_dict))
-        dataset = SkipBadCuts(K2SpeechRecognitionDataset(
-            return_cuts=True,
-            input_strategy=PrecomputedFeatures(),
-            input_transforms=[make_spec_augment()] if spec_augment else [],
-        ))
+        dataset = SkipBadCuts(
+            K2SpeechRecognitionDataset(
+                return_cuts=True,
+                input_strategy=PrecomputedFeatures(),
+                input_transforms=[make_spec_augment()] if spec_augment else [],
+            )
+        )
         self.train_sampler = sampler
         return DataLoader(
             dataset,
@@ -223,7 +226,8 @@ class AsrDataModule:
         in ``batch["skipped_cuts"]`` (see :class:`SkipBadCuts`)."""
         sampler = DynamicCutSampler(cuts, max_duration=max_duration, shuffle=False)
         dataset = SkipBadCuts(
-            K2SpeechRecognitionDataset(return_cuts=True, input_strategy=PrecomputedFeatures()))
+            K2SpeechRecognitionDataset(return_cuts=True, input_strategy=PrecomputedFeatures())
+        )
         return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=num_workers)
 
 
