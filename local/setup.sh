@@ -55,16 +55,29 @@ P() { "$VENV/bin/python" "$@"; }
 # pip's config on some machines names local index folders that may be absent: hide that noise
 PIP() { "$VENV/bin/python" -m pip -q "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
 
+# a torch >= 2.1 that the base interpreter already has (e.g. a CUDA build) is used, not replaced:
+# the venv then sees the base interpreter's site-packages
+TORCH_OK="import torch,sys; v=tuple(int(x) for x in torch.__version__.split('+')[0].split('.')[:2]); sys.exit(v<(2,1))"
 mk_venv() {
-  "$PY" -m venv "$VENV" || { echo "setup.sh: '$PY -m venv' failed; install python3-venv" >&2; exit 3; }
+  local sys_site=()
+  if "$PY" -c "$TORCH_OK" >/dev/null 2>&1; then
+    sys_site=(--system-site-packages)
+  fi
+  "$PY" -m venv "${sys_site[@]}" "$VENV" || { echo "setup.sh: '$PY -m venv' failed; install python3-venv" >&2; exit 3; }
+  if [ ${#sys_site[@]} -gt 0 ] && P -c "$TORCH_OK" >/dev/null 2>&1; then
+    echo "   the venv uses the torch of $PY ($(P -c 'import torch; print(torch.__version__)'))"
+  elif [ ${#sys_site[@]} -gt 0 ]; then
+    # a venv made from another venv/conda env sees the base interpreter, not that env
+    echo "   note: $PY is itself a virtual environment; to keep its torch, install into it:" \
+      "RNNT_KD_VENV=$("$PY" -c 'import sys; print(sys.prefix)') local/setup.sh"
+  fi
   PIP install -U pip setuptools wheel
 }
 step "venv at $VENV" "P -c 'import setuptools, wheel'" mk_venv
 
 # torch: accept the user's torch >= 2.1, never force-reinstall it
 torch_inst() { PIP install "$TORCH_SPEC" numpy; }
-step "torch ($TORCH_SPEC unless >= 2.1 present)" \
-  "P -c 'import torch,sys; v=tuple(int(x) for x in torch.__version__.split(\"+\")[0].split(\".\")[:2]); sys.exit(v<(2,1))'" torch_inst
+step "torch ($TORCH_SPEC unless >= 2.1 present)" "P -c \"$TORCH_OK\"" torch_inst
 TORCH_VER=$(P -c 'import torch; print(torch.__version__)')
 
 rest() {
