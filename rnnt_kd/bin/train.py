@@ -163,7 +163,12 @@ def get_parser() -> argparse.ArgumentParser:
         default=None,
         help="initialise the student from this checkpoint (pruning runs)",
     )
-    g.add_argument("--distill-scale", type=float, default=0.01, help="beta in L_rnnt + beta*L_kd")
+    g.add_argument(
+        "--distill-scale",
+        type=float,
+        default=None,
+        help="beta in L_rnnt + beta*L_kd (default 0.01 with --teacher-checkpoint)",
+    )
     g.add_argument("--distill-temperature", type=float, default=1.0)
     g.add_argument("--distill-type", choices=["ybr", "full-vocab"], default="ybr")
     g.add_argument(
@@ -200,7 +205,7 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
         parser.error("choose one of --use-fp16 and --use-bf16")
     if args.start_batch > 0 and args.start_epoch > 1:
         parser.error("give either --start-epoch or --start-batch, not both")
-    if args.teacher_checkpoint is None and args.distill_scale and "--distill-scale" in sys.argv:
+    if args.teacher_checkpoint is None and args.distill_scale is not None:
         parser.error("--distill-scale needs --teacher-checkpoint")
     if args.num_epochs < args.start_epoch:
         parser.error("--num-epochs must be >= --start-epoch")

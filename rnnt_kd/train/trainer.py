@@ -71,7 +71,9 @@ def loss_config_from_args(args: argparse.Namespace) -> LossConfig:
         simple_loss_scale=args.simple_loss_scale,
         warm_steps=args.model_warm_step,
         ctc_loss_scale=args.ctc_loss_scale if args.use_ctc else 0.0,
-        distill_scale=args.distill_scale if args.teacher_checkpoint else 0.0,
+        distill_scale=(0.01 if args.distill_scale is None else args.distill_scale)
+        if args.teacher_checkpoint
+        else 0.0,
         distill_temperature=args.distill_temperature,
         distill_type=args.distill_type,
         distill_lattice=args.distill_lattice,
@@ -121,7 +123,7 @@ class Trainer:
                 "teacher %s: %d params, distill-scale %g, type %s, lattice %s, T=%g",
                 args.teacher_checkpoint,
                 sum(p.numel() for p in self.teacher.parameters()),
-                args.distill_scale,
+                self.loss_config.distill_scale,
                 args.distill_type,
                 args.distill_lattice,
                 args.distill_temperature,
