@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from rnnt_kd.model.transducer import Transducer
-from rnnt_kd.search.greedy import _decoder_out
+from rnnt_kd.search.greedy import _decoder_out, sorted_projected_encoder
 
 Hyps = Dict[Tuple[int, ...], float]  # token sequence -> total log-prob
 
@@ -64,10 +64,7 @@ def beam_search_hypotheses(
         raise ValueError(f"beam must be >= 1, got {beam}")
     blank, ctx = model.blank_id, model.decoder.context_size
     device = encoder_out.device
-    lens = encoder_out_lens.to("cpu", torch.int64)
-    order = torch.argsort(lens, descending=True, stable=True).tolist()
-    sorted_lens = lens[order].tolist()
-    enc = model.joiner.encoder_proj(encoder_out[torch.tensor(order, device=device)])  # (B, T', J)
+    order, sorted_lens, enc = sorted_projected_encoder(model, encoder_out, encoder_out_lens)
 
     beams: List[Hyps] = [{(blank,) * ctx: 0.0} for _ in order]
     for t in range(sorted_lens[0] if sorted_lens else 0):

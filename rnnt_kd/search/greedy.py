@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Tuple
 
 import torch
 from torch import Tensor
@@ -14,6 +14,17 @@ def _decoder_out(model: Transducer, contexts: List[List[int]], device: torch.dev
     """Projected decoder output for N contexts of ``context_size`` tokens -> (N, J)."""
     y = torch.tensor(contexts, dtype=torch.int64, device=device)
     return model.joiner.decoder_proj(model.decoder(y, need_pad=False)).squeeze(1)
+
+
+def sorted_projected_encoder(
+    model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor
+) -> Tuple[List[int], List[int], Tensor]:
+    """Utterances sorted by length, longest first (so the active ones are always a prefix):
+    (order: input index per sorted row, sorted lengths, joiner-projected encoder (B, T', J))."""
+    lens = encoder_out_lens.to("cpu", torch.int64)
+    order = torch.argsort(lens, descending=True, stable=True).tolist()
+    index = torch.tensor(order, device=encoder_out.device)
+    return order, lens[order].tolist(), model.joiner.encoder_proj(encoder_out[index])
 
 
 @torch.no_grad()
@@ -34,10 +45,7 @@ def greedy_search(
         raise ValueError(f"max_sym_per_frame must be >= 1, got {max_sym_per_frame}")
     blank, ctx = model.blank_id, model.decoder.context_size
     device = encoder_out.device
-    lens = encoder_out_lens.to("cpu", torch.int64)
-    order = torch.argsort(lens, descending=True, stable=True).tolist()
-    sorted_lens = lens[order].tolist()
-    enc = model.joiner.encoder_proj(encoder_out[torch.tensor(order, device=device)])  # (B, T', J)
+    order, sorted_lens, enc = sorted_projected_encoder(model, encoder_out, encoder_out_lens)
 
     hyps: List[List[int]] = [[blank] * ctx for _ in order]  # sorted order, with context prefix
     dec = _decoder_out(model, hyps, device)  # (B, J)
