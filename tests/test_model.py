@@ -12,6 +12,8 @@ from rnnt_kd import backend
 from rnnt_kd.model import PRESETS, Transducer, TransducerConfig, TransducerOutput
 from rnnt_kd.model import config as config_module
 from rnnt_kd.model.conformer import (
+    ConformerEncoder,
+    Conv1dSubsampling,
     Conv2dSubsampling,
     make_pad_mask,
     min_input_frames,
@@ -129,6 +131,55 @@ def test_subsampled_lengths_match_conv_output():
     assert Transducer.min_frames_for(0) == 9 and Transducer.min_frames_for(5) == 25
 
 
+def test_conv1d_subsampling_lengths_and_receptive_field():
+    """Same T' as the Conv2d front-end for every T, and output frame t sees input frames
+    4t .. 4t+8 only (so padding never leaks in)."""
+    torch.manual_seed(0)
+    sub = Conv1dSubsampling(80, 16).eval()
+    for t in range(1, 60):
+        assert sub(torch.zeros(1, t, 80)).shape == (1, subsampled_lengths(t), 16)
+    x = torch.randn(1, 41, 80)
+    base = sub(x)
+    for k in range(41):  # perturb one input frame: only outputs t with 4t <= k <= 4t + 8 change
+        y = x.clone()
+        y[0, k] += 10.0
+        changed = (sub(y) - base).abs().amax(-1)[0] > 1e-6
+        expect = torch.tensor([4 * t <= k <= 4 * t + 8 for t in range(base.size(1))])
+        assert torch.equal(changed, expect), k
+
+
+def test_layer_scale_starts_close_to_identity_and_is_trained():
+    """With LayerScale the blocks start as small perturbations of their input (the relative change
+    each block makes is ~layer_scale), the gains are parameters and get gradients; 0 = off."""
+    torch.manual_seed(0)
+    feats, lens = torch.randn(2, 60, 80), torch.tensor([60, 45])
+
+    def block_change(cfg: TransducerConfig) -> float:
+        enc = ConformerEncoder(cfg).eval()
+        x = enc.encoder_embed(feats)
+        x, pos = enc.encoder_pos(x)
+        pad = make_pad_mask(subsampled_lengths(lens), x.size(1))
+        layer = enc.layers[1]
+        x = enc.layers[0](x, pos, pad)  # unit-scale input, as every block but the first sees
+        with torch.no_grad():
+            return float((layer(x, pos, pad) - x).norm() / x.norm())
+
+    assert block_change(small_config(layer_scale=0.01)) < 0.1
+    assert block_change(small_config()) > 0.3  # off: the branches change the stream a lot
+    model = Transducer(small_config(layer_scale=0.1))
+    gains = model.encoder.layers[0].branch_scales
+    assert gains.shape == (4, 32) and torch.allclose(gains, torch.full_like(gains, 0.1))
+    feats_t, targets = torch.randn(2, 40, 80), torch.randint(1, V, (2, 4))
+    out = model(feats_t, torch.tensor([40, 33]), targets, torch.tensor([4, 3]))
+    (out.simple_loss + out.pruned_loss).backward()
+    assert gains.grad is not None and gains.grad.abs().sum() > 0
+    assert Transducer(small_config()).encoder.layers[0].branch_scales is None
+    with pytest.raises(ValueError, match="layer_scale"):
+        small_config(layer_scale=-0.1)
+    with pytest.raises(ValueError, match="subsampling"):
+        small_config(subsampling="conv3d")
+
+
 def test_rel_shift_brute_force():
     b, h, t = 2, 3, 5
     x = torch.randn(b, h, t, 2 * t - 1)
@@ -138,9 +189,12 @@ def test_rel_shift_brute_force():
             assert torch.equal(out[:, :, i, j], x[:, :, i, t - 1 - i + j])
 
 
-def test_encoder_shapes_and_padding_invariance():
+@pytest.mark.parametrize(
+    "extra", [{}, {"subsampling": "conv1d", "layer_scale": 0.1}], ids=["conv2d", "conv1d-ls"]
+)
+def test_encoder_shapes_and_padding_invariance(extra):
     torch.manual_seed(0)
-    model = Transducer(small_config()).eval()
+    model = Transducer(small_config(**extra)).eval()
     lens = [61, 40, 25, 13]
     features, feature_lens, _, _ = make_batch(lens, [1, 1, 1, 1])
     for i, n in enumerate(lens):  # garbage in the padding must not leak into valid frames

@@ -72,6 +72,19 @@ def get_parser() -> argparse.ArgumentParser:
         g.add_argument(f"--{name}", type=int, default=None, help="override the preset's value")
     g.add_argument("--dropout", type=float, default=None, help="override the preset's dropout")
     g.add_argument(
+        "--layer-scale",
+        type=float,
+        default=None,
+        help="initial gain of the Conformer's residual branches (LayerScale; 0 = off); 0.1 "
+        "shortens the from-scratch all-blank plateau several-fold",
+    )
+    g.add_argument(
+        "--subsampling",
+        choices=["conv2d", "conv1d"],
+        default=None,
+        help="x4 front-end: conv2d (icefall's, preset default) or conv1d (~4x cheaper on CPU)",
+    )
+    g.add_argument(
         "--use-ctc",
         type=str2bool,
         default=None,

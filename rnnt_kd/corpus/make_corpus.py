@@ -235,6 +235,7 @@ def make_corpus(
     engines_mix: Mapping[str, float] = DEFAULT_ENGINES_MIX,
     babble_talkers: int = 8,
     babble_sentences: int = 8,
+    train_utts_per_speaker: int = 40,
     progress: bool = True,
 ) -> dict:
     """Generate the corpus under ``out_dir``; return the corpus info (also in corpus_info.json).
@@ -261,7 +262,7 @@ def make_corpus(
         num_train=num_train, num_dev=num_dev, num_test=num_test, seed=seed, max_vocab=max_vocab,
         farfield_snr=list(farfield_snr), train_farfield_fraction=train_farfield_fraction,
         engines_mix=dict(engines_mix), babble_talkers=babble_talkers,
-        babble_sentences=babble_sentences,
+        babble_sentences=babble_sentences, train_utts_per_speaker=train_utts_per_speaker,
     )  # fmt: skip
     _check_config(out_dir, config)
     libri = out_dir / "LibriSpeech"
@@ -275,7 +276,14 @@ def make_corpus(
 
     test_sents = draw_sentences(pools["test"], 2 * num_test, rng(PART_CODE[TEST]))
     plans = {
-        TRAIN: ("train", num_train, 40, 8, 250, draw_sentences(pools["train"], num_train, rng(0))),
+        TRAIN: (
+            "train",
+            num_train,
+            train_utts_per_speaker,
+            8,
+            5000,
+            draw_sentences(pools["train"], num_train, rng(0)),
+        ),
         DEV: ("dev", num_dev, 10, 3, 40, draw_sentences(pools["dev"], num_dev, rng(1))),
         TEST: ("test", num_test, 10, 3, 40, test_sents[:num_test]),
         OTHER: ("test-other", num_test, 10, 3, 40, test_sents[num_test:]),
@@ -461,6 +469,10 @@ def get_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--babble-talkers", type=int, default=8)
     p.add_argument("--babble-sentences", type=int, default=8, help="KJV sentences per talker")
+    p.add_argument(
+        "--train-utts-per-speaker", type=int, default=40,
+        help="training utterances per synthetic speaker (fewer: more training voices)",
+    )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -473,7 +485,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         max_vocab=args.max_vocab or None, num_jobs=args.num_jobs,
         farfield_snr=tuple(args.farfield_snr), train_farfield_fraction=args.train_farfield_fraction,
         engines_mix=args.engines_mix, babble_talkers=args.babble_talkers,
-        babble_sentences=args.babble_sentences, progress=not args.no_progress,
+        babble_sentences=args.babble_sentences,
+        train_utts_per_speaker=args.train_utts_per_speaker, progress=not args.no_progress,
     )  # fmt: skip
     for part, st in info["parts"].items():
         logging.info(f"{part:18s} {st['utterances']:6d} utt {st['hours']:7.3f} h "

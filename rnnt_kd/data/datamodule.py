@@ -342,14 +342,18 @@ def batch_to_tensors(
 
 
 def feature_stats(cuts: CutSet, max_cuts: int = 400) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Per-dimension mean and standard deviation (F,) of the features of the first ``max_cuts``
-    cuts (deterministic), for the model's global feature normalisation."""
+    """Per-dimension mean and standard deviation (F,) of the features of ``max_cuts`` cuts spread
+    evenly over the set (every k-th; deterministic), for the model's global feature
+    normalisation. Evenly, not the first ones: manifests are ordered by speaker, and the first
+    few hundred cuts may all come from one kind of voice or recording condition."""
     total = None
     total_sq = None
     frames = 0
+    num_cuts = sum(1 for _ in cuts)  # a pass over the manifest only, no audio or features
+    every = max(1, num_cuts // max(1, max_cuts))
     for i, cut in enumerate(cuts):
-        if i >= max_cuts:
-            break
+        if i % every or i // every >= max_cuts:
+            continue
         try:
             feats = torch.from_numpy(cut.load_features()).to(torch.float64)  # (T, F)
         except Exception:  # noqa: BLE001 - unreadable features are skipped (and logged) later

@@ -41,6 +41,11 @@ class TransducerConfig:
       decoder_dim: stateless decoder embedding dimension.
       joiner_dim: joiner hidden dimension.
       context_size: number of previous tokens the stateless decoder sees (>= 1).
+      subsampling: the x4 time-subsampling front-end, ``conv2d`` (icefall's) or ``conv1d``
+        (same lengths and receptive field, ~4x cheaper; what the CPU recipe uses).
+      layer_scale: initial per-channel gain of every residual branch in the Conformer blocks
+        (LayerScale); 0 disables it. A small value (0.1) makes a fresh encoder start close to
+        the identity and learn much faster from scratch.
       use_ctc: add a CTC head on the encoder (an auxiliary training loss that speeds up
         convergence; not used in decoding, not pruned).
     """
@@ -58,6 +63,8 @@ class TransducerConfig:
     joiner_dim: int = 256
     context_size: int = 2
     use_ctc: bool = False
+    subsampling: str = "conv2d"
+    layer_scale: float = 0.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -102,6 +109,12 @@ class TransducerConfig:
                 f"TransducerConfig.feature_dim must be >= 7 for the x4 Conv2d subsampling, got "
                 f"{self.feature_dim}"
             )
+        if self.subsampling not in ("conv2d", "conv1d"):
+            raise ValueError(
+                f"TransducerConfig.subsampling must be conv2d or conv1d, got {self.subsampling!r}"
+            )
+        if float(self.layer_scale) < 0:
+            raise ValueError(f"TransducerConfig.layer_scale must be >= 0, got {self.layer_scale}")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError(f"TransducerConfig.dropout must be in [0, 1), got {self.dropout}")
 

@@ -57,6 +57,8 @@ def model_config_from_args(args: argparse.Namespace, vocab_size: int) -> Transdu
             "joiner_dim",
             "dropout",
             "use_ctc",
+            "subsampling",
+            "layer_scale",
         )
         if getattr(args, k, None) is not None
     }

@@ -30,11 +30,13 @@ seed=42
 python=${RNNT_KD_PYTHON:-../../../.venv/bin/python}
 # --- overridable knobs (empty: take the preset's value)
 num_train=""; num_dev=""; num_test=""; vocab_size=""; teacher_epochs=""; student_epochs=""
+small_epochs=""; teacher_world_size=""
 distill_scale=""; distill_temperature=""; max_duration=""
 teacher_model=""; small_model=""   # train CLI model options, e.g. "--model-preset medium"
 sweep_scales="0.01 0.05 0.2"; sweep_temperatures="1.0 2.0"   # stage 7
 help_message="usage: ./run.sh [--stage N] [--stop-stage M] [--preset default|smoke|gpu]
-  [--num-train N] [--vocab-size V] [--teacher-epochs E] [--student-epochs E]
+  [--num-train N] [--vocab-size V] [--teacher-epochs E] [--student-epochs E] [--small-epochs E]
+  [--teacher-world-size W]
   [--distill-scale B] [--distill-temperature T] [--max-duration S] [--world-size W]
   [--dl-dir DIR] [--data-dir DIR] [--exp-root DIR] [--results-dir DIR] [--num-jobs J] [--seed S]
   [--teacher-model '--model-preset medium ...'] [--small-model '--model-preset small ...']
@@ -49,21 +51,22 @@ stages: 0 corpus, 1 manifests, 2 fbank, 3 BPE, 4 teacher, 5 students, 6 decode +
 cpu_opts="--spec-augment false --base-lr 3e-3 --warmup-batches 200 --model-warm-step 300"
 case "$preset" in
   smoke)   d_num_train=40;   d_num_dev=8;   d_num_test=8;   d_vocab=64;  d_tepochs=2; d_sepochs=1
-           d_maxdur=60; d_max_vocab=300; d_avg=1; d_scale=0.05; d_temp=1.0; d_opts=$cpu_opts
+           d_maxdur=60; d_max_vocab=300; d_utts_per_spk=4; d_avg=1; d_scale=0.05; d_temp=1.0; d_opts=$cpu_opts
            d_tmodel="--model-preset tiny --encoder-dim 64 --feedforward-dim 128 --decoder-dim 64 --joiner-dim 64"
            d_smodel="--model-preset tiny --encoder-dim 32 --num-heads 2 --num-encoder-layers 1 --feedforward-dim 64 --decoder-dim 32 --joiner-dim 32" ;;
   default) d_num_train=3000; d_num_dev=200; d_num_test=200; d_vocab=128; d_tepochs=18; d_sepochs=4
-           d_maxdur=40; d_max_vocab=500; d_avg=3; d_scale=0.05; d_temp=1.0; d_opts=$cpu_opts
+           d_maxdur=40; d_max_vocab=500; d_utts_per_spk=8; d_avg=3; d_scale=0.05; d_temp=1.0; d_opts=$cpu_opts
            d_tmodel="--model-preset small --use-ctc true"
            d_smodel="--model-preset tiny --encoder-dim 64 --num-encoder-layers 2 --feedforward-dim 256 --decoder-dim 96 --joiner-dim 96 --use-ctc true" ;;
   gpu)     d_num_train=20000; d_num_dev=500; d_num_test=500; d_vocab=500; d_tepochs=30; d_sepochs=10
-           d_maxdur=600; d_max_vocab=5000; d_avg=5; d_scale=0.05; d_temp=1.0
+           d_maxdur=600; d_max_vocab=5000; d_utts_per_spk=20; d_avg=5; d_scale=0.05; d_temp=1.0
            d_opts="--base-lr 3e-3"
            d_tmodel="--model-preset large --use-ctc true"; d_smodel="--model-preset medium --use-ctc true" ;;
   *) echo "unknown --preset '$preset' (default|smoke|gpu)" >&2; exit 2 ;;
 esac
 num_train=${num_train:-$d_num_train}; num_dev=${num_dev:-$d_num_dev}; num_test=${num_test:-$d_num_test}
-vocab_size=${vocab_size:-$d_vocab}; teacher_epochs=${teacher_epochs:-$d_tepochs}
+vocab_size=${vocab_size:-$d_vocab}; teacher_epochs=${teacher_epochs:-$d_tepochs}; small_epochs=${small_epochs:-$d_smallepochs}
+teacher_world_size=${teacher_world_size:-$d_teacher_ws}
 student_epochs=${student_epochs:-$d_sepochs}; max_duration=${max_duration:-$d_maxdur}
 teacher_model=${teacher_model:-$d_tmodel}; small_model=${small_model:-$d_smodel}
 distill_scale=${distill_scale:-$d_scale}; distill_temperature=${distill_temperature:-$d_temp}
@@ -90,7 +93,7 @@ stage0() {
   bash ../../../local/install_corpus_tools.sh --quiet
   PY -m rnnt_kd.corpus.make_corpus --out-dir "$dl_dir" --num-train "$num_train" \
     --num-dev "$num_dev" --num-test "$num_test" --seed "$seed" --max-vocab "$d_max_vocab" \
-    --num-jobs "$num_jobs"
+    --num-jobs "$num_jobs" --train-utts-per-speaker "$d_utts_per_spk"
 }
 stage1() {
   PY -m rnnt_kd.bin.prepare_data manifests --corpus-dir "$corpus_dir" \
@@ -115,7 +118,8 @@ teacher_ckpt=$exp_root/teacher/epoch-$teacher_epochs.pt
 
 stage4() {
   record "$exp_root/teacher" "$python" -m rnnt_kd.bin.train "${common_train_args[@]}" \
-    --exp-dir "$exp_root/teacher" $teacher_model --num-epochs "$teacher_epochs"
+    --exp-dir "$exp_root/teacher" $teacher_model --num-epochs "$teacher_epochs" \
+    --world-size "$teacher_world_size"
 }
 
 # students: NAME|extra train args (the dense teacher is both the pruning start and the teacher)
@@ -126,8 +130,8 @@ students() {
   echo "sparse60_kd|$prune --target-sparsity 0.6 --num-epochs $student_epochs $kd"
   echo "sparse90|$prune --target-sparsity 0.9 --num-epochs $student_epochs"
   echo "sparse90_kd|$prune --target-sparsity 0.9 --num-epochs $student_epochs $kd"
-  echo "small|$small_model --num-epochs $teacher_epochs"
-  echo "small_kd|$small_model --num-epochs $teacher_epochs $kd"
+  echo "small|$small_model --num-epochs $small_epochs"
+  echo "small_kd|$small_model --num-epochs $small_epochs $kd"
 }
 steps_per_epoch() {
   PY -c "
