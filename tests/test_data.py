@@ -17,6 +17,7 @@ from rnnt_kd.data import (
     batch_to_tensors,
     compute_fbank,
     conv2d_subsampled_length,
+    feature_stats,
     filter_cuts,
     load_cuts,
     make_fbank,
@@ -311,3 +312,18 @@ def test_load_cuts(corpus):
     assert list(load_cuts(fbank / "syn_cuts_dev.jsonl.gz").ids) == list(corpus["dev"].ids)
     with pytest.raises(FileNotFoundError):
         load_cuts([fbank / "nope.jsonl.gz"])
+
+
+def test_feature_stats_spread_over_the_set(corpus):
+    """Statistics come from cuts spread evenly over the manifest (every k-th), not the first
+    ones, and equal the brute-force mean/std of exactly those cuts' features."""
+    cuts = corpus["cuts"].to_eager()
+    ids = list(cuts.ids)
+    every = len(ids) // 2
+    mean, std = feature_stats(cuts, max_cuts=2)
+    picked = [cuts[ids[0]], cuts[ids[every]]]  # every k-th: 0 and k, not 0 and 1
+    feats = torch.cat([torch.from_numpy(c.load_features()).double() for c in picked])
+    torch.testing.assert_close(mean, feats.mean(0).float(), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(std, feats.std(0, unbiased=False).float(), atol=1e-4, rtol=1e-4)
+    first_two = torch.cat([torch.from_numpy(cuts[i].load_features()).double() for i in ids[:2]])
+    assert (mean - first_two.mean(0).float()).abs().max() > 1e-3
