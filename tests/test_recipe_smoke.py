@@ -107,6 +107,11 @@ def test_results_table_and_json(smoke_run):
     png = (tmp / "results" / "wer_vs_sparsity.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## Wall time per stage" in md
+    for n, name in enumerate(["corpus", "manifests", "fbank", "bpe", "teacher", "students"]):
+        assert re.search(rf"^\| {n} {name} \| \d+ \|$", md, re.M), name
+    assert re.search(r"^\| 6 decode \| \d+ \|$", md, re.M)  # the report times its own stage
+    total = int(re.search(r"^\| total, stages 0-6 \| (\d+) ", md, re.M).group(1))
+    assert total == sum(int(t[2]) for t in res["stage_times"])
 
 
 def test_icefall_result_files_agree_with_the_table(smoke_run):

@@ -239,9 +239,16 @@ def write_markdown(
         ]
     if stage_times:
         lines += ["## Wall time per stage (this run)", "", "| stage | seconds |", "|---|---|"]
-        lines += [f"| {n} {name} | {sec} |" for n, name, sec in stage_times]
-        total = sum(int(sec) for _, _, sec in stage_times)
-        lines += [f"| total | {total} ({total / 60:.1f} min) |", ""]
+        main_stages = [t for t in stage_times if int(t[0]) <= 6]
+        lines += [f"| {n} {name} | {sec} |" for n, name, sec in main_stages]
+        total = sum(int(sec) for _, _, sec in main_stages)
+        lines += [f"| total, stages 0-{main_stages[-1][0]} | {total} ({total / 60:.1f} min) |"]
+        lines += [
+            f"| {n} {name} (optional, not in the total) | {sec} |"
+            for n, name, sec in stage_times
+            if int(n) > 6
+        ]
+        lines += [""]
     out.write_text("\n".join(lines) + "\n")
 
 
