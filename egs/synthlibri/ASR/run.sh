@@ -133,12 +133,13 @@ stage4() {
 students() {
   local kd="--teacher-checkpoint $teacher_ckpt --distill-scale $distill_scale --distill-temperature $distill_temperature"
   local prune="--init-from $teacher_ckpt $teacher_model --base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-step 0 --prune-end-step $prune_end --prune-every $prune_every"
+  # longest first (the from-scratch small students), so the two cores finish together
+  echo "small_kd|$small_model --num-epochs $small_epochs $kd"
+  echo "small|$small_model --num-epochs $small_epochs"
   echo "sparse60|$prune --target-sparsity 0.6 --num-epochs $student_epochs"
   echo "sparse60_kd|$prune --target-sparsity 0.6 --num-epochs $student_epochs $kd"
   echo "sparse90|$prune --target-sparsity 0.9 --num-epochs $student_epochs"
   echo "sparse90_kd|$prune --target-sparsity 0.9 --num-epochs $student_epochs $kd"
-  echo "small|$small_model --num-epochs $small_epochs"
-  echo "small_kd|$small_model --num-epochs $small_epochs $kd"
 }
 steps_per_epoch() {
   PY -c "
@@ -152,7 +153,7 @@ print(sum(1 for _ in s) // $world_size)"
 # single-thread runs use 2 cores better than one run with 2 threads); a finished student leaves
 # $done_dir/5.student.NAME
 run_students() {
-  local name extra tag pids=()
+  local name extra tag running=0 failed=0
   while IFS='|' read -r name extra; do
     tag=${name//\//_}
     if [ -f "$done_dir/5.student.$tag" ]; then log "student $name: done before"; continue; fi
@@ -161,10 +162,12 @@ run_students() {
     ( record "$exp_root/$name" "$python" -m rnnt_kd.bin.train "${common_train_args[@]}" \
         --exp-dir "$exp_root/$name" --num-threads 1 $extra > "$exp_root/log/train-$tag.log" 2>&1 \
       && touch "$done_dir/5.student.$tag" ) &
-    pids+=($!)
-    if [ ${#pids[@]} -ge "$num_jobs" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
+    running=$((running + 1))
+    # a free core starts the next student as soon as ANY run ends (wait -n), not the oldest
+    if [ "$running" -ge "$num_jobs" ]; then wait -n || failed=1; running=$((running - 1)); fi
   done
-  for p in "${pids[@]}"; do wait "$p"; done
+  while [ "$running" -gt 0 ]; do wait -n || failed=1; running=$((running - 1)); done
+  if [ "$failed" -ne 0 ]; then log "a student failed: see $exp_root/log/train-*.log"; return 1; fi
 }
 pruning_schedule() {  # sets prune_end / prune_every from the number of steps per epoch
   local spe
