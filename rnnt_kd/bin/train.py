@@ -52,6 +52,13 @@ def get_parser() -> argparse.ArgumentParser:
         help="drop training utterances longer than this (s)",
     )
     g.add_argument("--spec-augment", type=str2bool, default=True)
+    g.add_argument(
+        "--spec-augment-start-epoch",
+        type=int,
+        default=1,
+        help="apply SpecAugment from this epoch on (a from-scratch model leaves the all-blank "
+        "plateau sooner on clean features; augmentation matters once it starts to overfit)",
+    )
     g.add_argument("--num-workers", type=int, default=0, help="dataloader workers")
 
     g = p.add_argument_group("model")

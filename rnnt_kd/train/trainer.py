@@ -370,7 +370,7 @@ class Trainer:
                 train_cuts,
                 max_duration=a.max_duration,
                 shuffle=True,
-                spec_augment=a.spec_augment,
+                spec_augment=a.spec_augment and epoch >= a.spec_augment_start_epoch,
                 num_workers=a.num_workers,
                 world_size=self.world_size,
                 rank=self.rank,
