@@ -167,3 +167,25 @@ def test_two_process_gloo_replicas_stay_identical(tiny_data, tmp_path):
     saved = ckpt_lib.load_checkpoint(tmp_path / "exp" / "epoch-1.pt")["model"]
     for k, v in saved.items():
         assert torch.equal(v, r0["state"][k]), k
+
+
+def test_spec_augment_starts_at_the_given_epoch(tiny_data, tmp_path, monkeypatch):
+    """--spec-augment-start-epoch 2: epoch 1's loader has no SpecAugment, epoch 2's has it; with
+    --spec-augment false no epoch has it."""
+    from rnnt_kd.data import AsrDataModule
+
+    seen = []
+    real = AsrDataModule.train_dataloader
+
+    def spy(self, cuts, **kw):
+        seen.append(kw["spec_augment"])
+        return real(self, cuts, **kw)
+
+    monkeypatch.setattr(AsrDataModule, "train_dataloader", spy)
+    argv = train_argv(tiny_data, tmp_path / "a", "--num-epochs", "2", "--max-steps", "1")
+    train_cli.main(argv + ["--spec-augment-start-epoch", "2"])
+    assert seen == [False, True]
+    seen.clear()
+    argv = train_argv(tiny_data, tmp_path / "b", "--num-epochs", "2", "--max-steps", "1")
+    train_cli.main(argv + ["--spec-augment", "false", "--spec-augment-start-epoch", "1"])
+    assert seen == [False, False]
