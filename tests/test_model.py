@@ -178,6 +178,9 @@ def test_layer_scale_starts_close_to_identity_and_is_trained():
         small_config(layer_scale=-0.1)
     with pytest.raises(ValueError, match="subsampling"):
         small_config(subsampling="conv3d")
+    from rnnt_kd.model.conformer import SUBSAMPLING
+
+    assert tuple(SUBSAMPLING) == config_module.SUBSAMPLING_KINDS
 
 
 def test_rel_shift_brute_force():

@@ -284,7 +284,9 @@ def main(argv: List[str] | None = None) -> None:
                 "preset": args.preset,
                 "experiments": rows,
                 "stage_times": stage_times,
-                "corpus": corpus_info,
+                # the corpus settings and per-part counts; the speaker list (~800 entries) stays
+                # in corpus_info.json beside the corpus
+                "corpus": {k: v for k, v in (corpus_info or {}).items() if k != "speakers"},
             },
             indent=1,
         )

@@ -23,6 +23,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict
 
+# the front-ends of ``rnnt_kd.model.conformer.SUBSAMPLING`` (validated here)
+SUBSAMPLING_KINDS = ("conv2d", "conv1d")
+
 
 @dataclass
 class TransducerConfig:
@@ -109,7 +112,7 @@ class TransducerConfig:
                 f"TransducerConfig.feature_dim must be >= 7 for the x4 Conv2d subsampling, got "
                 f"{self.feature_dim}"
             )
-        if self.subsampling not in ("conv2d", "conv1d"):
+        if self.subsampling not in SUBSAMPLING_KINDS:
             raise ValueError(
                 f"TransducerConfig.subsampling must be conv2d or conv1d, got {self.subsampling!r}"
             )
