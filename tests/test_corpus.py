@@ -108,6 +108,43 @@ def test_load_sentences_max_vocab():
         assert TRANSCRIPT_RE.fullmatch(s) and text.in_dictionary(s)
 
 
+def test_spliced_sentences_new_distinct_and_made_of_pool_bigrams():
+    pool = [
+        "THE CAT SAT ON THE MAT",
+        "A DOG SAT IN THE SUN",
+        "THE SUN IS HOT TODAY",
+        "MY CAT IS ON THE ROOF",
+    ]
+    exclude = ["THE CAT SAT IN THE SUN"]
+    out = text.spliced_sentences(pool, 12, np.random.default_rng(3), exclude=exclude)
+    assert len(out) == 12 and len(set(out)) == 12
+    assert not set(out) & (set(pool) | set(exclude))
+    pool_bigrams = {b for s in pool for b in zip(s.split(), s.split()[1:])}
+    for s in out:
+        words = s.split()
+        assert text.MIN_WORDS <= len(words) <= text.MAX_WORDS
+        # every junction repeats a shared word, so every bigram is one of the pool's
+        assert set(zip(words, words[1:])) <= pool_bigrams, s
+    again = text.spliced_sentences(pool, 12, np.random.default_rng(3), exclude=exclude)
+    assert again == out
+    with pytest.raises(RuntimeError, match="only"):
+        text.spliced_sentences(["A B C"], 5, np.random.default_rng(0))
+
+
+@needs_text
+def test_train_sentences_spliced_reads_the_pool_once():
+    from rnnt_kd.corpus.make_corpus import train_sentences
+
+    pools = text.split_pools(text.restrict_vocab(text.load_sentences(), 300))
+    n = len(pools["train"]) + 200
+    natural = train_sentences(pools, n, "natural", np.random.default_rng(0))
+    assert len(set(natural)) == len(pools["train"])  # the pool, cycled
+    spliced = train_sentences(pools, n, "spliced", np.random.default_rng(0))
+    assert len(spliced) == n and len(set(spliced)) == n
+    assert set(spliced[: len(pools["train"])]) == set(pools["train"])
+    assert not set(spliced) & (set(pools["dev"]) | set(pools["test"]))
+
+
 def test_tts_text():
     assert text.tts_text("I SAID I'M FINE") == "I said I'm fine."
 

@@ -47,6 +47,7 @@ from rnnt_kd.corpus.speakers import DEFAULT_ENGINES_MIX, ENGINES, Speaker, make_
 
 TRAIN, DEV, TEST, OTHER = "train-clean-synth", "dev-clean", "test-clean", "test-other"
 TEST_FF, TRAIN_FF = "test-farfield", "train-farfield"
+TRAIN_TEXT_KINDS = ("natural", "spliced")
 # chapter id = speaker id * 10 + part code: ids are unique over the whole corpus
 PART_CODE = {TRAIN: 0, DEV: 1, TEST: 2, OTHER: 3, TEST_FF: 4, TRAIN_FF: 5, "babble": 9}
 CHUNK = 16  # utterances per worker task (one festival process per task)
@@ -97,6 +98,19 @@ def draw_sentences(pool: Sequence[str], n: int, rng: np.random.Generator) -> Lis
         raise ValueError("empty sentence pool")
     order = rng.permutation(len(pool)) if n else []
     return [pool[order[i % len(pool)]] for i in range(n)]
+
+
+def train_sentences(
+    pools: Mapping[str, Sequence[str]], n: int, kind: str, rng: np.random.Generator
+) -> List[str]:
+    """``n`` training transcripts (see ``make_corpus``'s ``train_text``)."""
+    if kind == "natural" or n <= len(pools["train"]):
+        return draw_sentences(pools["train"], n, rng)
+    natural = draw_sentences(pools["train"], len(pools["train"]), rng)
+    extra = text.spliced_sentences(
+        pools["train"], n - len(natural), rng, exclude=list(pools["dev"]) + list(pools["test"])
+    )
+    return natural + extra
 
 
 # --------------------------------------------------------------------------- workers
@@ -236,6 +250,7 @@ def make_corpus(
     babble_talkers: int = 8,
     babble_sentences: int = 8,
     train_utts_per_speaker: int = 40,
+    train_text: str = "natural",
     progress: bool = True,
 ) -> dict:
     """Generate the corpus under ``out_dir``; return the corpus info (also in corpus_info.json).
@@ -245,7 +260,10 @@ def make_corpus(
     ``farfield_snr``: SNR range (dB) of the far-field noise. ``engines_mix``: share of speakers
     per engine (train, dev, test-clean). ``babble_talkers`` x ``babble_sentences``: KJV
     utterances per babble bank. ``num_jobs > 1`` uses "spawn" worker processes: a script that
-    calls this must do so under ``if __name__ == "__main__":``.
+    calls this must do so under ``if __name__ == "__main__":``. ``train_text``: ``natural``
+    draws training transcripts from the training pool, cycling through it when ``num_train``
+    is larger; ``spliced`` reads every pool sentence once and fills the rest with distinct
+    spliced sentences (``text.spliced_sentences``), so no training sentence repeats.
     """
     t_start = time.time()
     out_dir = Path(out_dir)
@@ -254,6 +272,8 @@ def make_corpus(
         raise RuntimeError(
             f"speech engines not installed: {missing}; run local/install_corpus_tools.sh"
         )
+    if train_text not in TRAIN_TEXT_KINDS:
+        raise ValueError(f"train_text must be one of {TRAIN_TEXT_KINDS}, got {train_text!r}")
     if not 0.0 <= train_farfield_fraction <= 1.0:
         raise ValueError(
             f"train_farfield_fraction must be in [0, 1], got {train_farfield_fraction}"
@@ -264,6 +284,8 @@ def make_corpus(
         engines_mix=dict(engines_mix), babble_talkers=babble_talkers,
         babble_sentences=babble_sentences, train_utts_per_speaker=train_utts_per_speaker,
     )  # fmt: skip
+    if train_text != "natural":  # corpora made before the option keep their config
+        config["train_text"] = train_text
     _check_config(out_dir, config)
     libri = out_dir / "LibriSpeech"
 
@@ -282,7 +304,7 @@ def make_corpus(
             train_utts_per_speaker,
             8,
             5000,
-            draw_sentences(pools["train"], num_train, rng(0)),
+            train_sentences(pools, num_train, train_text, rng(0)),
         ),
         DEV: ("dev", num_dev, 10, 3, 40, draw_sentences(pools["dev"], num_dev, rng(1))),
         TEST: ("test", num_test, 10, 3, 40, test_sents[:num_test]),
@@ -473,6 +495,11 @@ def get_parser() -> argparse.ArgumentParser:
         "--train-utts-per-speaker", type=int, default=40,
         help="training utterances per synthetic speaker (fewer: more training voices)",
     )  # fmt: skip
+    p.add_argument(
+        "--train-text", choices=TRAIN_TEXT_KINDS, default="natural",
+        help="training transcripts: natural pool sentences (repeated when --num-train exceeds "
+        "the pool) or each pool sentence once, then distinct spliced sentences",
+    )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -486,7 +513,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         farfield_snr=tuple(args.farfield_snr), train_farfield_fraction=args.train_farfield_fraction,
         engines_mix=args.engines_mix, babble_talkers=args.babble_talkers,
         babble_sentences=args.babble_sentences,
-        train_utts_per_speaker=args.train_utts_per_speaker, progress=not args.no_progress,
+        train_utts_per_speaker=args.train_utts_per_speaker, train_text=args.train_text,
+        progress=not args.no_progress,
     )  # fmt: skip
     for part, st in info["parts"].items():
         logging.info(f"{part:18s} {st['utterances']:6d} utt {st['hours']:7.3f} h "

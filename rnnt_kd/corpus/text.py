@@ -224,3 +224,56 @@ def tts_text(transcript: str) -> str:
         for w in transcript.lower().split()
     ]
     return " ".join(words) + "."
+
+
+def spliced_sentences(
+    pool: Sequence[str],
+    n: int,
+    rng: "np.random.Generator",
+    exclude: Iterable[str] = (),
+    max_splices: int = 2,
+    min_words: int = MIN_WORDS,
+    max_words: int = MAX_WORDS,
+) -> List[str]:
+    """``n`` distinct new sentences, each a prefix of one ``pool`` sentence joined to the suffix
+    of another at a word they share (repeated up to ``max_splices`` times).
+
+    Text augmentation for the training transcripts: every word sequence across a junction is
+    one the pool has, so the sentences stay locally natural, but none repeats a pool sentence
+    or one of ``exclude`` (the dev/test sentences). With a small vocabulary the natural pool is
+    only a few thousand sentences; a model that hears each of them several times memorises
+    whole sentences instead of words (see egs/synthlibri/ASR/NOTES.md).
+
+        >>> import numpy as np
+        >>> pool = ["THE CAT SAT ON THE MAT", "A DOG SAT IN THE SUN"]
+        >>> sorted(spliced_sentences(pool, 2, np.random.default_rng(0)))  # doctest: +SKIP
+    """
+    sents = [s.split() for s in sorted(set(pool))]
+    where: Dict[str, List[tuple]] = collections.defaultdict(list)
+    for i, words in enumerate(sents):
+        for j in range(1, len(words)):  # never the first word: a splice keeps >= 1 word before
+            where[words[j]].append((i, j))
+    banned = set(pool) | set(exclude)
+    out: List[str] = []
+    seen = set()
+    attempts = 0
+    while len(out) < n:
+        attempts += 1
+        if attempts > 200 * max(n, 1):
+            raise RuntimeError(
+                f"spliced_sentences: only {len(out)} of {n} new sentences from a pool of "
+                f"{len(sents)}; use a larger pool (--max-vocab) or fewer training utterances"
+            )
+        words = list(sents[int(rng.integers(len(sents)))])
+        for _ in range(int(rng.integers(1, max_splices + 1))):
+            if len(words) < 2:
+                break
+            cut = int(rng.integers(1, len(words)))
+            sites = where[words[cut]]
+            i, j = sites[int(rng.integers(len(sites)))]
+            words = words[:cut] + sents[i][j:]
+        s = " ".join(words)
+        if min_words <= len(words) <= max_words and s not in banned and s not in seen:
+            seen.add(s)
+            out.append(s)
+    return out

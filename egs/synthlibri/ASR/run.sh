@@ -30,13 +30,13 @@ seed=42
 python=${RNNT_KD_PYTHON:-../../../.venv/bin/python}
 # --- overridable knobs (empty: take the preset's value)
 num_train=""; num_dev=""; num_test=""; vocab_size=""; teacher_epochs=""; student_epochs=""
-small_epochs=""; teacher_world_size=""
+small_epochs=""; teacher_world_size=""; train_farfield=""
 distill_scale=""; distill_temperature=""; max_duration=""
 teacher_model=""; small_model=""   # train CLI model options, e.g. "--model-preset medium"
 sweep_scales="0.1 0.3 1.0"; sweep_temperatures="1.0"   # stage 7
 help_message="usage: ./run.sh [--stage N] [--stop-stage M] [--preset default|smoke|gpu]
   [--num-train N] [--vocab-size V] [--teacher-epochs E] [--student-epochs E] [--small-epochs E]
-  [--teacher-world-size W]
+  [--teacher-world-size W] [--train-farfield F]
   [--distill-scale B] [--distill-temperature T] [--max-duration S] [--world-size W]
   [--dl-dir DIR] [--data-dir DIR] [--exp-root DIR] [--results-dir DIR] [--num-jobs J] [--seed S]
   [--teacher-model '--model-preset medium ...'] [--small-model '--model-preset small ...']
@@ -57,17 +57,17 @@ cpu_arch="--subsampling conv1d --layer-scale 0.1 --use-ctc true"
 case "$preset" in
   smoke)   d_num_train=40;   d_num_dev=8;   d_num_test=8;   d_vocab=64;  d_tepochs=2; d_sepochs=1
            d_smallepochs=2; d_teacher_ws=1
-           d_maxdur=60; d_max_vocab=300; d_utts_per_spk=4; d_avg=1; d_scale=0.3; d_temp=1.0; d_opts=$cpu_opts
+           d_maxdur=60; d_max_vocab=300; d_utts_per_spk=4; d_train_text=spliced; d_train_ff=0.25; d_avg=1; d_scale=0.3; d_temp=1.0; d_opts=$cpu_opts
            d_tmodel="--model-preset tiny --encoder-dim 64 --feedforward-dim 128 --decoder-dim 64 --joiner-dim 64 $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 32 --num-heads 2 --num-encoder-layers 1 --feedforward-dim 64 --decoder-dim 32 --joiner-dim 32 $cpu_arch" ;;
   default) d_num_train=6000; d_num_dev=200; d_num_test=200; d_vocab=128; d_tepochs=26; d_sepochs=3
            d_smallepochs=10; d_teacher_ws=2
-           d_maxdur=40; d_max_vocab=1000; d_utts_per_spk=8; d_avg=3; d_scale=0.1; d_temp=1.0; d_opts=$cpu_opts
+           d_maxdur=40; d_max_vocab=1000; d_utts_per_spk=8; d_train_text=spliced; d_train_ff=0.3; d_avg=3; d_scale=0.1; d_temp=1.0; d_opts=$cpu_opts
            d_tmodel="--model-preset small $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 64 --num-encoder-layers 2 --feedforward-dim 256 --decoder-dim 96 --joiner-dim 96 $cpu_arch" ;;
   gpu)     d_num_train=20000; d_num_dev=500; d_num_test=500; d_vocab=500; d_tepochs=30; d_sepochs=10
            d_smallepochs=30; d_teacher_ws=$world_size
-           d_maxdur=600; d_max_vocab=5000; d_utts_per_spk=20; d_avg=5; d_scale=0.3; d_temp=1.0
+           d_maxdur=600; d_max_vocab=5000; d_utts_per_spk=20; d_train_text=natural; d_train_ff=0.3; d_avg=5; d_scale=0.3; d_temp=1.0
            d_opts="--base-lr 3e-3"
            d_tmodel="--model-preset large --use-ctc true --layer-scale 0.1"
            d_smodel="--model-preset medium --use-ctc true --layer-scale 0.1" ;;
@@ -78,6 +78,7 @@ vocab_size=${vocab_size:-$d_vocab}; teacher_epochs=${teacher_epochs:-$d_tepochs}
 teacher_world_size=${teacher_world_size:-$d_teacher_ws}
 student_epochs=${student_epochs:-$d_sepochs}; max_duration=${max_duration:-$d_maxdur}
 teacher_model=${teacher_model:-$d_tmodel}; small_model=${small_model:-$d_smodel}
+train_farfield=${train_farfield:-$d_train_ff}
 distill_scale=${distill_scale:-$d_scale}; distill_temperature=${distill_temperature:-$d_temp}
 
 sfx=""; [ "$preset" = default ] || sfx="_$preset"   # presets never mix their files
@@ -87,7 +88,9 @@ if [ -z "$results_dir" ]; then
 fi
 corpus_dir=$dl_dir/LibriSpeech
 prefix=synthlibri
-train_part=train-clean-synth
+train_part=train-clean-synth   # the clean training part (BPE text comes from it)
+train_parts=$train_part         # + train-farfield (multi-condition copies) with --train-farfield > 0
+[ "$(awk "BEGIN{print ($train_farfield > 0)}")" = 1 ] && train_parts="$train_part train-farfield"
 test_parts="dev-clean test-clean test-other test-farfield"
 fbank_dir=$data_dir/fbank
 lang_dir=$data_dir/lang_bpe_${vocab_size}
@@ -102,16 +105,17 @@ stage0() {
   bash ../../../local/install_corpus_tools.sh --quiet
   PY -m rnnt_kd.corpus.make_corpus --out-dir "$dl_dir" --num-train "$num_train" \
     --num-dev "$num_dev" --num-test "$num_test" --seed "$seed" --max-vocab "$d_max_vocab" \
-    --num-jobs "$num_jobs" --train-utts-per-speaker "$d_utts_per_spk"
+    --num-jobs "$num_jobs" --train-utts-per-speaker "$d_utts_per_spk" \
+    --train-text "$d_train_text" --train-farfield-fraction "$train_farfield"
 }
 stage1() {
   PY -m rnnt_kd.bin.prepare_data manifests --corpus-dir "$corpus_dir" \
-    --output-dir "$data_dir/manifests" --prefix $prefix --parts $train_part $test_parts \
+    --output-dir "$data_dir/manifests" --prefix $prefix --parts $train_parts $test_parts \
     --num-jobs "$num_jobs"
 }
 stage2() {
   PY -m rnnt_kd.bin.prepare_data fbank --manifest-dir "$data_dir/manifests" \
-    --output-dir "$fbank_dir" --prefix $prefix --parts $train_part $test_parts --num-jobs "$num_jobs"
+    --output-dir "$fbank_dir" --prefix $prefix --parts $train_parts $test_parts --num-jobs "$num_jobs"
 }
 stage3() {
   # vocabulary: the corpus text is limited to the $d_max_vocab most frequent words; a BPE
@@ -119,7 +123,9 @@ stage3() {
   PY -m rnnt_kd.bin.prepare_data bpe --cuts "$fbank_dir/${prefix}_cuts_$train_part.jsonl.gz" \
     --lang-dir "$lang_dir" --vocab-size "$vocab_size"
 }
-common_train_args=(--train-cuts "$fbank_dir/${prefix}_cuts_$train_part.jsonl.gz"
+# shellcheck disable=SC2207
+train_cuts=($(cuts_of "$fbank_dir" $prefix $train_parts))
+common_train_args=(--train-cuts "${train_cuts[@]}"
   --valid-cuts "$fbank_dir/${prefix}_cuts_dev-clean.jsonl.gz" --bpe-model "$lang_dir/bpe.model"
   --max-duration "$max_duration" --world-size "$world_size" --seed "$seed" --num-threads "$num_jobs"
   --auto-resume true --save-every-n 200 $d_opts)  # a rerun continues a killed training
@@ -145,9 +151,9 @@ students() {
 }
 steps_per_epoch() {
   PY -c "
-from lhotse import CutSet
+from lhotse import CutSet, combine
 from lhotse.dataset import DynamicBucketingSampler
-s = DynamicBucketingSampler(CutSet.from_file('$fbank_dir/${prefix}_cuts_$train_part.jsonl.gz'),
+s = DynamicBucketingSampler(combine(*map(CutSet.from_file, '${train_cuts[*]}'.split())),
                             max_duration=$max_duration, shuffle=True, num_buckets=10)
 print(sum(1 for _ in s) // $world_size)"
 }
@@ -236,7 +242,7 @@ stage7() {
 
 run_stage 0 corpus stage0 "$dl_dir/corpus_info.json"
 run_stage 1 manifests stage1 "$data_dir/manifests/${prefix}_supervisions_$train_part.jsonl.gz"
-run_stage 2 fbank stage2 $(cuts_of "$fbank_dir" $prefix $train_part $test_parts)
+run_stage 2 fbank stage2 $(cuts_of "$fbank_dir" $prefix $train_parts $test_parts)
 run_stage 3 bpe stage3 "$lang_dir/bpe.model"
 run_stage 4 teacher stage4 "$teacher_ckpt"
 run_stage 5 students stage5
