@@ -187,6 +187,15 @@ def write_markdown(
             ),
             "",
         ]
+        parts = corpus_info.get("parts") or {}
+        if parts:
+            lines += ["| part | utterances | hours | speakers |", "|---|---|---|---|"]
+            for name, st in parts.items():
+                lines.append(
+                    f"| {name} | {st.get('utterances', '')} | {st.get('hours', '')} "
+                    f"| {st.get('speakers', '')} |"
+                )
+            lines.append("")
     for method in METHODS:
         sets: List[str] = []
         for r in rows:
