@@ -63,7 +63,7 @@ case "$preset" in
            d_smodel="--model-preset tiny --encoder-dim 32 --num-heads 2 --num-encoder-layers 1 --feedforward-dim 64 --decoder-dim 32 --joiner-dim 32 $cpu_arch" ;;
   default) d_num_train=8000; d_num_dev=200; d_num_test=200; d_vocab=128; d_tepochs=14; d_sepochs=2
            d_smallepochs=6; d_teacher_ws=2
-           d_maxdur=40; d_max_vocab=500; d_utts_per_spk=8; d_train_text=spliced; d_train_ff=0.25; d_avg=3; d_scale=0.1; d_temp=1.0; d_opts=$cpu_opts
+           d_maxdur=40; d_max_vocab=500; d_utts_per_spk=8; d_train_text=spliced; d_train_ff=0.25; d_avg=3; d_scale=0.3; d_temp=2.0; d_opts=$cpu_opts
            d_tmodel="--model-preset small $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 64 --num-encoder-layers 2 --feedforward-dim 256 --decoder-dim 96 --joiner-dim 96 $cpu_arch" ;;
   gpu)     d_num_train=20000; d_num_dev=500; d_num_test=500; d_vocab=500; d_tepochs=30; d_sepochs=10
