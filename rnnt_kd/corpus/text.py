@@ -255,9 +255,8 @@ def spliced_sentences(
     for i, words in enumerate(sents):
         for j in range(1, len(words)):  # never the first word: a splice keeps >= 1 word before
             where[words[j]].append((i, j))
-    banned = set(pool) | set(exclude)
+    banned = set(pool) | set(exclude)  # grows with every sentence made (distinctness)
     out: List[str] = []
-    seen = set()
     attempts = 0
     while len(out) < n:
         attempts += 1
@@ -275,7 +274,7 @@ def spliced_sentences(
             i, j = sites[int(rng.integers(len(sites)))]
             words = words[:cut] + sents[i][j:]
         s = " ".join(words)
-        if min_words <= len(words) <= max_words and s not in banned and s not in seen:
-            seen.add(s)
+        if min_words <= len(words) <= max_words and s not in banned:
+            banned.add(s)
             out.append(s)
     return out

@@ -192,6 +192,7 @@ stage5() {
   pruning_schedule
   students | run_students
 }
+avg_for() { echo $(( $1 < d_avg ? $1 : d_avg )); }  # checkpoints to average: a 2-epoch run has 2
 stage6() {
   local tests=() m name epochs avg t0 report_times=$exp_root/stage_times_report.tsv
   t0=$(date +%s)
@@ -199,7 +200,7 @@ stage6() {
   for name in teacher sparse60 sparse60_kd sparse90 sparse90_kd small small_kd; do
     [ -d "$exp_root/$name" ] || continue
     epochs=$(sed -n 's/.*--num-epochs \([0-9]*\).*/\1/p' "$exp_root/$name/command.txt")
-    avg=$(( epochs < d_avg ? epochs : d_avg ))   # a 2-epoch student averages at most 2
+    avg=$(avg_for "$epochs")
     for m in greedy_search modified_beam_search; do
       PY -m rnnt_kd.bin.decode --exp-dir "$exp_root/$name" --epoch "$epochs" --avg "$avg" \
         --bpe-model "$lang_dir/bpe.model" --method $m --beam-size 4 --test-cuts "${tests[@]}" \
@@ -217,7 +218,8 @@ stage6() {
 # the 90%-sparse student with KD at each setting, decoded on dev; table -> sweep_kd.md
 stage7() {
   local b t d runs=() dirs=() m_done=.dev_decoded
-  local avg=$(( student_epochs < d_avg ? student_epochs : d_avg ))
+  local avg
+  avg=$(avg_for "$student_epochs")
   pruning_schedule
   local prune="--init-from $teacher_ckpt $teacher_model --base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-step 0 --prune-end-step $prune_end --prune-every $prune_every --target-sparsity 0.9 --num-epochs $student_epochs"
   for b in $sweep_scales; do
