@@ -130,6 +130,13 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr-batches", type=float, default=5000)
     g.add_argument("--lr-epochs", type=float, default=6)
     g.add_argument("--warmup-batches", type=int, default=500, help="linear LR warm-up")
+    g.add_argument(
+        "--lr-anneal-epochs",
+        type=float,
+        default=0.0,
+        help="ramp the LR linearly down to ~0 over the last N epochs (0: off); short runs end "
+        "far better annealed than at Eden's still-high LR",
+    )
     g.add_argument("--weight-decay", type=float, default=1e-3)
     g.add_argument("--grad-clip", type=float, default=5.0, help="max gradient norm")
     g.add_argument("--prune-range", type=int, default=5, help="s_range of the pruned RNN-T loss")
@@ -229,6 +236,8 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
         parser.error("--distill-scale needs --teacher-checkpoint")
     if args.num_epochs < args.start_epoch:
         parser.error("--num-epochs must be >= --start-epoch")
+    if not 0 <= args.lr_anneal_epochs <= args.num_epochs:
+        parser.error("--lr-anneal-epochs must be between 0 and --num-epochs")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -142,7 +142,14 @@ class Trainer:
                 scope=args.prune_scope,
             )
         self.optimizer = make_optimizer(self.model, args.base_lr, args.weight_decay)
-        self.scheduler = Eden(self.optimizer, args.lr_batches, args.lr_epochs, args.warmup_batches)
+        self.scheduler = Eden(
+            self.optimizer,
+            args.lr_batches,
+            args.lr_epochs,
+            args.warmup_batches,
+            anneal_epochs=args.lr_anneal_epochs,
+            num_epochs=args.num_epochs,
+        )
         self.use_amp = bool(args.use_fp16 or args.use_bf16) and self.device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if args.use_bf16 else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and bool(args.use_fp16))

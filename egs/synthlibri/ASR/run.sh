@@ -30,13 +30,13 @@ seed=42
 python=${RNNT_KD_PYTHON:-../../../.venv/bin/python}
 # --- overridable knobs (empty: take the preset's value)
 num_train=""; num_dev=""; num_test=""; vocab_size=""; teacher_epochs=""; student_epochs=""
-small_epochs=""; teacher_world_size=""; train_farfield=""
+small_epochs=""; teacher_world_size=""; train_farfield=""; teacher_anneal=""
 distill_scale=""; distill_temperature=""; max_duration=""
 teacher_model=""; small_model=""   # train CLI model options, e.g. "--model-preset medium"
 sweep_scales="0.1 0.3 1.0"; sweep_temperatures="1.0"   # stage 7
 help_message="usage: ./run.sh [--stage N] [--stop-stage M] [--preset default|smoke|gpu]
   [--num-train N] [--vocab-size V] [--teacher-epochs E] [--student-epochs E] [--small-epochs E]
-  [--teacher-world-size W] [--train-farfield F]
+  [--teacher-world-size W] [--train-farfield F] [--teacher-anneal E]
   [--distill-scale B] [--distill-temperature T] [--max-duration S] [--world-size W]
   [--dl-dir DIR] [--data-dir DIR] [--exp-root DIR] [--results-dir DIR] [--num-jobs J] [--seed S]
   [--teacher-model '--model-preset medium ...'] [--small-model '--model-preset small ...']
@@ -61,17 +61,19 @@ case "$preset" in
   smoke)   d_num_train=40;   d_num_dev=8;   d_num_test=8;   d_vocab=64;  d_tepochs=2; d_sepochs=1
            d_smallepochs=2; d_teacher_ws=1
            d_maxdur=60; d_max_vocab=300; d_utts_per_spk=4; d_train_text=spliced; d_train_ff=0.25; d_avg=1; d_scale=0.3; d_temp=1.0; d_opts=$cpu_opts
+           d_tanneal=1; d_anneal=true
            d_tmodel="--model-preset tiny --encoder-dim 64 --feedforward-dim 128 --decoder-dim 64 --joiner-dim 64 $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 32 --num-heads 2 --num-encoder-layers 1 --feedforward-dim 64 --decoder-dim 32 --joiner-dim 32 $cpu_arch" ;;
   default) d_num_train=8000; d_num_dev=200; d_num_test=200; d_vocab=128; d_tepochs=14; d_sepochs=4
            d_smallepochs=3; d_teacher_ws=2
            d_maxdur=40; d_max_vocab=500; d_utts_per_spk=8; d_train_text=spliced; d_train_ff=0.25; d_avg=2; d_scale=0.3; d_temp=2.0; d_opts=$cpu_opts
+           d_tanneal=5; d_anneal=true
            d_tmodel="--model-preset small $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 64 --num-encoder-layers 2 --feedforward-dim 256 --decoder-dim 96 --joiner-dim 96 $cpu_arch" ;;
   gpu)     d_num_train=20000; d_num_dev=500; d_num_test=500; d_vocab=500; d_tepochs=30; d_sepochs=10
            d_smallepochs=30; d_teacher_ws=$world_size
            d_maxdur=600; d_max_vocab=5000; d_utts_per_spk=20; d_train_text=natural; d_train_ff=0.3; d_avg=5; d_scale=0.3; d_temp=1.0
-           d_opts="--base-lr 3e-3"
+           d_opts="--base-lr 3e-3"; d_tanneal=0; d_anneal=false
            d_tmodel="--model-preset large --use-ctc true --layer-scale 0.1"
            d_smodel="--model-preset medium --use-ctc true --layer-scale 0.1" ;;
   *) echo "unknown --preset '$preset' (default|smoke|gpu)" >&2; exit 2 ;;
@@ -82,6 +84,11 @@ teacher_world_size=${teacher_world_size:-$d_teacher_ws}
 student_epochs=${student_epochs:-$d_sepochs}; max_duration=${max_duration:-$d_maxdur}
 teacher_model=${teacher_model:-$d_tmodel}; small_model=${small_model:-$d_smodel}
 train_farfield=${train_farfield:-$d_train_ff}
+teacher_anneal=${teacher_anneal:-$d_tanneal}
+# LR anneal of the students (CPU presets): a sparse student anneals over its fine-tuning phase
+# after the pruning (the last third of the run), a small student over the second half of its run
+fraction() { awk -v on="$d_anneal" -v a="$1" -v b="$2" 'BEGIN{print (on == "true") ? a * b : 0}'; }
+sparse_anneal=$(fraction "$student_epochs" 0.3333); small_anneal=$(fraction "$small_epochs" 0.5)
 distill_scale=${distill_scale:-$d_scale}; distill_temperature=${distill_temperature:-$d_temp}
 
 sfx=""; [ "$preset" = default ] || sfx="_$preset"   # presets never mix their files
@@ -139,21 +146,21 @@ teacher_ckpt=$exp_root/teacher/epoch-$teacher_epochs.pt
 stage4() {
   record "$exp_root/teacher" "$python" -m rnnt_kd.bin.train "${common_train_args[@]}" \
     --exp-dir "$exp_root/teacher" $teacher_model --num-epochs "$teacher_epochs" \
-    --world-size "$teacher_world_size"
+    --world-size "$teacher_world_size" --lr-anneal-epochs "$teacher_anneal"
 }
 
 # students: NAME|extra train args (the dense teacher is both the pruning start and the teacher)
 students() {
   local kd="--teacher-checkpoint $teacher_ckpt --distill-scale $distill_scale --distill-temperature $distill_temperature"
-  local prune="--init-from $teacher_ckpt $teacher_model --base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-step 0 --prune-end-step $prune_end --prune-every $prune_every"
+  local prune="--init-from $teacher_ckpt $teacher_model --base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-step 0 --prune-end-step $prune_end --prune-every $prune_every --lr-anneal-epochs $sparse_anneal"
   # longest first (default preset: the 4-epoch sparse KD students, then the sparse ones, then the
   # 3-epoch small ones), so the two cores finish together
   echo "sparse90_kd|$prune --target-sparsity 0.9 --num-epochs $student_epochs $kd"
   echo "sparse60_kd|$prune --target-sparsity 0.6 --num-epochs $student_epochs $kd"
   echo "sparse90|$prune --target-sparsity 0.9 --num-epochs $student_epochs"
   echo "sparse60|$prune --target-sparsity 0.6 --num-epochs $student_epochs"
-  echo "small_kd|$small_model --num-epochs $small_epochs $kd"
-  echo "small|$small_model --num-epochs $small_epochs"
+  echo "small_kd|$small_model --num-epochs $small_epochs --lr-anneal-epochs $small_anneal $kd"
+  echo "small|$small_model --num-epochs $small_epochs --lr-anneal-epochs $small_anneal"
 }
 steps_per_epoch() {
   PY -c "
@@ -224,7 +231,7 @@ stage7() {
   local avg
   avg=$(avg_for "$student_epochs")
   pruning_schedule
-  local prune="--init-from $teacher_ckpt $teacher_model --base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-step 0 --prune-end-step $prune_end --prune-every $prune_every --target-sparsity 0.9 --num-epochs $student_epochs"
+  local prune="--init-from $teacher_ckpt $teacher_model --base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-step 0 --prune-end-step $prune_end --prune-every $prune_every --lr-anneal-epochs $sparse_anneal --target-sparsity 0.9 --num-epochs $student_epochs"
   for b in $sweep_scales; do
     for t in $sweep_temperatures; do
       runs+=("sweep/b${b}_t${t}|$prune --teacher-checkpoint $teacher_ckpt --distill-scale $b --distill-temperature $t")
