@@ -61,19 +61,19 @@ case "$preset" in
   smoke)   d_num_train=40;   d_num_dev=8;   d_num_test=8;   d_vocab=64;  d_tepochs=2; d_sepochs=1
            d_smallepochs=2; d_teacher_ws=1
            d_maxdur=60; d_max_vocab=300; d_utts_per_spk=4; d_train_text=spliced; d_train_ff=0.25; d_avg=1; d_scale=0.3; d_temp=1.0; d_opts=$cpu_opts
-           d_tanneal=1; d_anneal=true
+           d_tanneal=1; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
            d_tmodel="--model-preset tiny --encoder-dim 64 --feedforward-dim 128 --decoder-dim 64 --joiner-dim 64 $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 32 --num-heads 2 --num-encoder-layers 1 --feedforward-dim 64 --decoder-dim 32 --joiner-dim 32 $cpu_arch" ;;
   default) d_num_train=8000; d_num_dev=200; d_num_test=200; d_vocab=128; d_tepochs=14; d_sepochs=4
            d_smallepochs=3; d_teacher_ws=2
            d_maxdur=40; d_max_vocab=500; d_utts_per_spk=8; d_train_text=spliced; d_train_ff=0.25; d_avg=2; d_scale=0.3; d_temp=2.0; d_opts=$cpu_opts
-           d_tanneal=5; d_anneal=true
+           d_tanneal=5; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
            d_tmodel="--model-preset small $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 64 --num-encoder-layers 2 --feedforward-dim 256 --decoder-dim 96 --joiner-dim 96 $cpu_arch" ;;
   gpu)     d_num_train=20000; d_num_dev=500; d_num_test=500; d_vocab=500; d_tepochs=30; d_sepochs=10
            d_smallepochs=30; d_teacher_ws=$world_size
            d_maxdur=600; d_max_vocab=5000; d_utts_per_spk=20; d_train_text=natural; d_train_ff=0.3; d_avg=5; d_scale=0.3; d_temp=1.0
-           d_opts="--base-lr 3e-3"; d_tanneal=0; d_anneal=false
+           d_opts="--base-lr 3e-3"; d_tanneal=0; d_sparse_anneal_share=0; d_small_anneal_share=0
            d_tmodel="--model-preset large --use-ctc true --layer-scale 0.1"
            d_smodel="--model-preset medium --use-ctc true --layer-scale 0.1" ;;
   *) echo "unknown --preset '$preset' (default|smoke|gpu)" >&2; exit 2 ;;
@@ -86,9 +86,11 @@ teacher_model=${teacher_model:-$d_tmodel}; small_model=${small_model:-$d_smodel}
 train_farfield=${train_farfield:-$d_train_ff}
 teacher_anneal=${teacher_anneal:-$d_tanneal}
 # LR anneal of the students (CPU presets): a sparse student anneals over its fine-tuning phase
-# after the pruning (the last third of the run), a small student over the second half of its run
-fraction() { awk -v on="$d_anneal" -v a="$1" -v b="$2" 'BEGIN{print (on == "true") ? a * b : 0}'; }
-sparse_anneal=$(fraction "$student_epochs" 0.3333); small_anneal=$(fraction "$small_epochs" 0.5)
+# after the pruning (the last third of the run: pruning_schedule prunes over the first two
+# thirds), a small student over the second half of its run
+scaled() { awk -v a="$1" -v b="$2" 'BEGIN{print a * b}'; }
+sparse_anneal=$(scaled "$student_epochs" "$d_sparse_anneal_share")
+small_anneal=$(scaled "$small_epochs" "$d_small_anneal_share")
 distill_scale=${distill_scale:-$d_scale}; distill_temperature=${distill_temperature:-$d_temp}
 
 sfx=""; [ "$preset" = default ] || sfx="_$preset"   # presets never mix their files
