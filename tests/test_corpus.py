@@ -145,6 +145,49 @@ def test_train_sentences_spliced_reads_the_pool_once():
     assert not set(spliced) & (set(pools["dev"]) | set(pools["test"]))
 
 
+
+def test_random_word_sentences_follow_the_pool_vocabulary_and_lengths():
+    pool = ["THE CAT SAT ON THE MAT", "A DOG SAT", "THE SUN IS HOT TODAY", "MY CAT IS HERE"]
+    exclude = ["THE CAT SAT"]
+    out = text.random_word_sentences(pool, 200, np.random.default_rng(0), exclude=exclude)
+    assert len(out) == 200 and len(set(out)) == 200
+    assert not set(out) & (set(pool) | set(exclude))
+    vocab = {w for s in pool for w in s.split()}
+    assert {len(s.split()) for s in out} <= {3, 4, 5, 6}  # the pool's sentence lengths
+    assert {w for s in out for w in s.split()} == vocab  # 200 draws reach every word
+    # count ** 0.5: THE (3 of 18 pool words) is drawn sqrt(3) = 1.73x as often as MAT (1)
+    words = [w for s in text.random_word_sentences(pool, 2000, np.random.default_rng(1))
+             for w in s.split()]  # fmt: skip
+    ratio = words.count("THE") / words.count("MAT")
+    assert 1.5 < ratio < 2.0, ratio  # (plain counts: 3.0)
+    assert text.random_word_sentences(pool, 0, np.random.default_rng(0)) == []
+    assert text.random_word_sentences(pool, 5, np.random.default_rng(2)) == \
+        text.random_word_sentences(pool, 5, np.random.default_rng(2))  # fmt: skip
+    with pytest.raises(RuntimeError, match="only"):
+        text.random_word_sentences(["A B C"], 30, np.random.default_rng(0))
+
+
+@needs_text
+def test_train_sentences_random_fraction_mixes_kinds():
+    from rnnt_kd.corpus.make_corpus import train_sentences
+
+    pools = text.split_pools(text.restrict_vocab(text.load_sentences(), 300))
+    n = len(pools["train"]) + 200
+    out = train_sentences(pools, n, "spliced", np.random.default_rng(0), random_fraction=0.25)
+    assert len(out) == n and len(set(out)) == n
+    assert not set(out) & (set(pools["dev"]) | set(pools["test"]))
+    # three quarters are pool sentences (fewer than the pool has: no splicing needed)
+    n_random = round(0.25 * n)
+    assert n - n_random < len(pools["train"])
+    assert len(set(out) & set(pools["train"])) == n - n_random
+    pool_bigrams = {b for s in pools["train"] for b in zip(s.split(), s.split()[1:])}
+    off_pool = [s for s in out if not set(zip(s.split(), s.split()[1:])) <= pool_bigrams]
+    assert abs(len(off_pool) - n_random) <= 0.02 * n  # random ones (rarely on-pool)
+    # shuffled: the random sentences are spread over the list, not all at its end
+    first_half = set(out[: n // 2])
+    assert 0.15 * n / 2 < len(first_half & set(off_pool)) < 0.35 * n / 2
+
+
 def test_tts_text():
     assert text.tts_text("I SAID I'M FINE") == "I said I'm fine."
 

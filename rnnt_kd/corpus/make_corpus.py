@@ -101,16 +101,29 @@ def draw_sentences(pool: Sequence[str], n: int, rng: np.random.Generator) -> Lis
 
 
 def train_sentences(
-    pools: Mapping[str, Sequence[str]], n: int, kind: str, rng: np.random.Generator
+    pools: Mapping[str, Sequence[str]],
+    n: int,
+    kind: str,
+    rng: np.random.Generator,
+    random_fraction: float = 0.0,
 ) -> List[str]:
-    """``n`` training transcripts (see ``make_corpus``'s ``train_text``)."""
-    if kind == "natural" or n <= len(pools["train"]):
-        return draw_sentences(pools["train"], n, rng)
-    natural = draw_sentences(pools["train"], len(pools["train"]), rng)
-    extra = text.spliced_sentences(
-        pools["train"], n - len(natural), rng, exclude=list(pools["dev"]) + list(pools["test"])
+    """``n`` training transcripts (see ``make_corpus``'s ``train_text`` and
+    ``train_random_text_fraction``): ``round(random_fraction * n)`` random word sequences
+    (``text.random_word_sentences``), the rest of kind ``kind``, in random order."""
+    n_random = int(round(random_fraction * n))
+    n_text = n - n_random
+    held_out = list(pools["dev"]) + list(pools["test"])
+    if kind == "natural" or n_text <= len(pools["train"]):
+        sents = draw_sentences(pools["train"], n_text, rng)
+    else:
+        sents = draw_sentences(pools["train"], len(pools["train"]), rng)
+        sents += text.spliced_sentences(pools["train"], n_text - len(sents), rng, exclude=held_out)
+    if n_random == 0:
+        return sents
+    sents += text.random_word_sentences(
+        pools["train"], n_random, rng, exclude=held_out + sents
     )
-    return natural + extra
+    return [sents[i] for i in rng.permutation(len(sents))]  # every voice reads both kinds
 
 
 # --------------------------------------------------------------------------- workers
@@ -251,6 +264,7 @@ def make_corpus(
     babble_sentences: int = 8,
     train_utts_per_speaker: int = 40,
     train_text: str = "natural",
+    train_random_text_fraction: float = 0.0,
     progress: bool = True,
 ) -> dict:
     """Generate the corpus under ``out_dir``; return the corpus info (also in corpus_info.json).
@@ -264,6 +278,8 @@ def make_corpus(
     draws training transcripts from the training pool, cycling through it when ``num_train``
     is larger; ``spliced`` reads every pool sentence once and fills the rest with distinct
     spliced sentences (``text.spliced_sentences``), so no training sentence repeats.
+    ``train_random_text_fraction``: this share of the training transcripts are random word
+    sequences over the same vocabulary (``text.random_word_sentences``) instead.
     """
     t_start = time.time()
     out_dir = Path(out_dir)
@@ -274,6 +290,10 @@ def make_corpus(
         )
     if train_text not in TRAIN_TEXT_KINDS:
         raise ValueError(f"train_text must be one of {TRAIN_TEXT_KINDS}, got {train_text!r}")
+    if not 0.0 <= train_random_text_fraction <= 1.0:
+        raise ValueError(
+            f"train_random_text_fraction must be in [0, 1], got {train_random_text_fraction}"
+        )
     if not 0.0 <= train_farfield_fraction <= 1.0:
         raise ValueError(
             f"train_farfield_fraction must be in [0, 1], got {train_farfield_fraction}"
@@ -286,6 +306,8 @@ def make_corpus(
     )  # fmt: skip
     if train_text != "natural":  # corpora made before the option keep their config
         config["train_text"] = train_text
+    if train_random_text_fraction > 0:
+        config["train_random_text_fraction"] = train_random_text_fraction
     _check_config(out_dir, config)
     libri = out_dir / "LibriSpeech"
 
@@ -304,7 +326,7 @@ def make_corpus(
             train_utts_per_speaker,
             8,
             5000,
-            train_sentences(pools, num_train, train_text, rng(0)),
+            train_sentences(pools, num_train, train_text, rng(0), train_random_text_fraction),
         ),
         DEV: ("dev", num_dev, 10, 3, 40, draw_sentences(pools["dev"], num_dev, rng(1))),
         TEST: ("test", num_test, 10, 3, 40, test_sents[:num_test]),
@@ -500,6 +522,11 @@ def get_parser() -> argparse.ArgumentParser:
         help="training transcripts: natural pool sentences (repeated when --num-train exceeds "
         "the pool) or each pool sentence once, then distinct spliced sentences",
     )  # fmt: skip
+    p.add_argument(
+        "--train-random-text-fraction", type=float, default=0.0,
+        help="share of training transcripts that are random word sequences over the same "
+        "vocabulary (no word context to lean on: the model must learn words from the audio)",
+    )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -514,6 +541,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         engines_mix=args.engines_mix, babble_talkers=args.babble_talkers,
         babble_sentences=args.babble_sentences,
         train_utts_per_speaker=args.train_utts_per_speaker, train_text=args.train_text,
+        train_random_text_fraction=args.train_random_text_fraction,
         progress=not args.no_progress,
     )  # fmt: skip
     for part, st in info["parts"].items():

@@ -30,13 +30,15 @@ seed=42
 python=${RNNT_KD_PYTHON:-../../../.venv/bin/python}
 # --- overridable knobs (empty: take the preset's value)
 num_train=""; num_dev=""; num_test=""; vocab_size=""; teacher_epochs=""; student_epochs=""
-small_epochs=""; teacher_world_size=""; train_farfield=""; teacher_anneal=""
+small_epochs=""; teacher_world_size=""; train_farfield=""; teacher_anneal=""; speed_perturb=""
+random_text=""
 distill_scale=""; distill_temperature=""; max_duration=""
 teacher_model=""; small_model=""   # train CLI model options, e.g. "--model-preset medium"
 sweep_scales="0.1 0.3 1.0"; sweep_temperatures="1.0"   # stage 7
 help_message="usage: ./run.sh [--stage N] [--stop-stage M] [--preset default|smoke|gpu]
   [--num-train N] [--vocab-size V] [--teacher-epochs E] [--student-epochs E] [--small-epochs E]
-  [--teacher-world-size W] [--train-farfield F] [--teacher-anneal E]
+  [--teacher-world-size W] [--train-farfield F] [--teacher-anneal E] [--speed-perturb true|false]
+  [--random-text F]
   [--distill-scale B] [--distill-temperature T] [--max-duration S] [--world-size W]
   [--dl-dir DIR] [--data-dir DIR] [--exp-root DIR] [--results-dir DIR] [--num-jobs J] [--seed S]
   [--teacher-model '--model-preset medium ...'] [--small-model '--model-preset small ...']
@@ -61,19 +63,19 @@ case "$preset" in
   smoke)   d_num_train=40;   d_num_dev=8;   d_num_test=8;   d_vocab=64;  d_tepochs=2; d_sepochs=1
            d_smallepochs=2; d_teacher_ws=1
            d_maxdur=60; d_max_vocab=300; d_utts_per_spk=4; d_train_text=spliced; d_train_ff=0.25; d_avg=1; d_scale=0.3; d_temp=1.0; d_opts=$cpu_opts
-           d_tanneal=1; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
+           d_tanneal=1; d_sp=false; d_random_text=0.5; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
            d_tmodel="--model-preset tiny --encoder-dim 64 --feedforward-dim 128 --decoder-dim 64 --joiner-dim 64 $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 32 --num-heads 2 --num-encoder-layers 1 --feedforward-dim 64 --decoder-dim 32 --joiner-dim 32 $cpu_arch" ;;
   default) d_num_train=8000; d_num_dev=200; d_num_test=200; d_vocab=128; d_tepochs=14; d_sepochs=4
            d_smallepochs=3; d_teacher_ws=2
            d_maxdur=40; d_max_vocab=500; d_utts_per_spk=8; d_train_text=spliced; d_train_ff=0.25; d_avg=2; d_scale=0.3; d_temp=2.0; d_opts=$cpu_opts
-           d_tanneal=5; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
+           d_tanneal=5; d_sp=false; d_random_text=0.5; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
            d_tmodel="--model-preset small $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 64 --num-encoder-layers 2 --feedforward-dim 256 --decoder-dim 96 --joiner-dim 96 $cpu_arch" ;;
-  gpu)     d_num_train=20000; d_num_dev=500; d_num_test=500; d_vocab=500; d_tepochs=30; d_sepochs=10
-           d_smallepochs=30; d_teacher_ws=$world_size
+  gpu)     d_num_train=20000; d_num_dev=500; d_num_test=500; d_vocab=500; d_tepochs=10; d_sepochs=4
+           d_smallepochs=10; d_teacher_ws=$world_size
            d_maxdur=600; d_max_vocab=5000; d_utts_per_spk=20; d_train_text=natural; d_train_ff=0.3; d_avg=5; d_scale=0.3; d_temp=1.0
-           d_opts="--base-lr 3e-3"; d_tanneal=0; d_sparse_anneal_share=0; d_small_anneal_share=0
+           d_opts="--base-lr 3e-3"; d_tanneal=0; d_sp=true; d_random_text=0; d_sparse_anneal_share=0; d_small_anneal_share=0
            d_tmodel="--model-preset large --use-ctc true --layer-scale 0.1"
            d_smodel="--model-preset medium --use-ctc true --layer-scale 0.1" ;;
   *) echo "unknown --preset '$preset' (default|smoke|gpu)" >&2; exit 2 ;;
@@ -85,6 +87,8 @@ student_epochs=${student_epochs:-$d_sepochs}; max_duration=${max_duration:-$d_ma
 teacher_model=${teacher_model:-$d_tmodel}; small_model=${small_model:-$d_smodel}
 train_farfield=${train_farfield:-$d_train_ff}
 teacher_anneal=${teacher_anneal:-$d_tanneal}
+speed_perturb=${speed_perturb:-$d_sp}
+random_text=${random_text:-$d_random_text}
 # LR anneal of the students (CPU presets): a sparse student anneals over its fine-tuning phase
 # after the pruning (the last third of the run: pruning_schedule prunes over the first two
 # thirds), a small student over the second half of its run
@@ -118,7 +122,8 @@ stage0() {
   PY -m rnnt_kd.corpus.make_corpus --out-dir "$dl_dir" --num-train "$num_train" \
     --num-dev "$num_dev" --num-test "$num_test" --seed "$seed" --max-vocab "$d_max_vocab" \
     --num-jobs "$num_jobs" --train-utts-per-speaker "$d_utts_per_spk" \
-    --train-text "$d_train_text" --train-farfield-fraction "$train_farfield"
+    --train-text "$d_train_text" --train-farfield-fraction "$train_farfield" \
+    --train-random-text-fraction "$random_text"
 }
 stage1() {
   PY -m rnnt_kd.bin.prepare_data manifests --corpus-dir "$corpus_dir" \
@@ -126,8 +131,13 @@ stage1() {
     --num-jobs "$num_jobs"
 }
 stage2() {
+  # speed perturbation (x0.9 / x1.1 copies: new tempo and pitch, i.e. new voices) only on the
+  # training parts; an epoch is then three passes over the audio
   PY -m rnnt_kd.bin.prepare_data fbank --manifest-dir "$data_dir/manifests" \
-    --output-dir "$fbank_dir" --prefix $prefix --parts $train_parts $test_parts --num-jobs "$num_jobs"
+    --output-dir "$fbank_dir" --prefix $prefix --parts $train_parts --num-jobs "$num_jobs" \
+    --speed-perturb "$speed_perturb"
+  PY -m rnnt_kd.bin.prepare_data fbank --manifest-dir "$data_dir/manifests" \
+    --output-dir "$fbank_dir" --prefix $prefix --parts $test_parts --num-jobs "$num_jobs"
 }
 stage3() {
   # vocabulary: the corpus text is limited to the $d_max_vocab most frequent words; a BPE
