@@ -145,7 +145,6 @@ def test_train_sentences_spliced_reads_the_pool_once():
     assert not set(spliced) & (set(pools["dev"]) | set(pools["test"]))
 
 
-
 def test_random_word_sentences_follow_the_pool_vocabulary_and_lengths():
     pool = ["THE CAT SAT ON THE MAT", "A DOG SAT", "THE SUN IS HOT TODAY", "MY CAT IS HERE"]
     exclude = ["THE CAT SAT"]

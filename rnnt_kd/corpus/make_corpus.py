@@ -120,9 +120,7 @@ def train_sentences(
         sents += text.spliced_sentences(pools["train"], n_text - len(sents), rng, exclude=held_out)
     if n_random == 0:
         return sents
-    sents += text.random_word_sentences(
-        pools["train"], n_random, rng, exclude=held_out + sents
-    )
+    sents += text.random_word_sentences(pools["train"], n_random, rng, exclude=held_out + sents)
     return [sents[i] for i in rng.permutation(len(sents))]  # every voice reads both kinds
 
 
