@@ -294,9 +294,9 @@ def random_word_sentences(
 
     Text augmentation for the training transcripts: a model trained only on sentences (even
     spliced ones) leans on word context it learnt from the training text and fails on word
-    pairs it never saw (egs/synthlibri/ASR/NOTES.md: 52 % word errors on dev words whose
-    bigram is not in the training text, 21 % on the others); a word it must recognise without
-    context it has to learn from the audio.
+    pairs it never saw (egs/synthlibri/ASR/NOTES.md: 46.8 % word errors on dev words whose
+    word pair is not in the training text, 19.8 % on the others); a word it must recognise
+    without context it has to learn from the audio.
     """
     if n <= 0:
         return []

@@ -56,10 +56,11 @@ stages: 0 corpus, 1 manifests, 2 fbank, 3 BPE, 4 teacher, 5 students, 6 decode +
 # in word pairs it never saw in training vs 20 % of the others, i.e. it leant on memorised word
 # context), plus a multi-condition far-field copy of a quarter of it. SpecAugment is off
 # (switched on after 3 epochs it raised the dev loss from 0.292 to 0.303); speed perturbation
-# (--speed-perturb) left the dev loss unchanged at the same number of steps (NOTES.md). The teacher trains data-parallel on both cores
-# (--teacher-world-size, gloo), the students two at a time on one core each. Sparse students
-# fine-tune for 4 epochs (2 epochs left the 90%-sparse one at 68% test-clean WER, 4 gave 49% and
-# a larger KD gain: NOTES.md), paid for by 3 instead of 6 epochs for the small students.
+# (--speed-perturb) left the dev loss unchanged at the same number of steps (NOTES.md). The
+# teacher trains data-parallel on both cores (--teacher-world-size, gloo), the students two at
+# a time on one core each. Sparse students fine-tune for 4 epochs (2 epochs left the 90%-sparse
+# one at 68% test-clean WER, 4 gave 49% and a larger KD gain: NOTES.md), paid for by 3 instead
+# of 6 epochs for the small students.
 cpu_opts="--base-lr 3e-3 --warmup-batches 100 --model-warm-step 300 --spec-augment false"
 cpu_arch="--subsampling conv1d --layer-scale 0.1 --use-ctc true"
 case "$preset" in
