@@ -6,6 +6,7 @@ decodes everything and writes RESULTS.md / results.json / the plot. Asserts on t
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -77,7 +78,7 @@ def test_results_table_and_json(smoke_run):
     md = (tmp / "results" / "RESULTS.md").read_text()
     for name in MODELS:
         r = rows[name]
-        for method in ("modified_beam_search", "greedy_search"):
+        for method in ("modified_beam_search_lexicon", "modified_beam_search", "greedy_search"):
             assert sorted(r["wer"][method]) == sorted(SETS)
         assert r["command"] and "rnnt_kd.bin.train" in r["command"]
         assert re.search(rf"^\| {name} \| (yes|no) \|", md, re.M), name
@@ -126,6 +127,21 @@ def test_icefall_result_files_agree_with_the_table(smoke_run):
             first = errs[0].read_text().splitlines()[0]
             wer = float(re.match(r"%WER = ([0-9.]+)", first).group(1))
             assert wer == pytest.approx(rows[name]["wer"]["modified_beam_search"][s], abs=0.01)
+
+
+def test_lexicon_decoding_spells_only_training_words(smoke_run):
+    tmp, _ = smoke_run
+    words = set((tmp / "data" / "lang_bpe_64" / "transcript_words.txt").read_text().split())
+    recogs = list(
+        (tmp / "exp" / "teacher" / "modified_beam_search_lexicon").glob("recogs-*-lex.txt")
+    )
+    assert len(recogs) == len(SETS)
+    hyp_words = []
+    for f in recogs:
+        for line in f.read_text().splitlines():
+            if "hyp=" in line:
+                hyp_words += ast.literal_eval(line.split("hyp=", 1)[1])
+    assert hyp_words and set(hyp_words) <= words
 
 
 def test_rerun_skips_finished_stages(smoke_run):

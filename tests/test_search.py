@@ -13,6 +13,7 @@ import torch
 from rnnt_kd.model import Transducer, TransducerConfig
 from rnnt_kd.search import decode_batch, greedy_search, modified_beam_search
 from rnnt_kd.search.beam_search import beam_search_hypotheses, best_hypothesis
+from rnnt_kd.search.lexicon import WordLexicon
 
 
 def random_model(vocab: int, seed: int = 0) -> Transducer:
@@ -174,3 +175,107 @@ def test_decode_batch_with_too_short_utterances(method):
     assert hyps[1] == [] and hyps[2] == []
     assert hyps[0] == decode_batch(model, features[:1], lens[:1], method=method, beam=3)[0]
     assert torch.isfinite(model.encode(features, lens)[0]).all()
+
+
+# --- closed-vocabulary constraint (WordLexicon) ---
+
+TOY_PIECES = ["<blk>", "<unk>", "\u2581A", "B", "\u2581AB", "C", "\u2581C", "\u2581"]
+
+
+def allowed_pieces(lex: WordLexicon, state) -> set:
+    return {TOY_PIECES[i] for i, ok in enumerate(lex.allowed(state).tolist()) if ok}
+
+
+def test_word_lexicon_masks_by_hand():
+    lex = WordLexicon(TOY_PIECES, ["AB", "C", "ABC"], blank_id=0)
+    # before any word: every word-start piece whose text begins a word ("" begins all)
+    assert allowed_pieces(lex, None) == {"<blk>", "\u2581A", "\u2581AB", "\u2581C", "\u2581"}
+    # "A" is no word: only the continuation to "AB" (and blank)
+    assert allowed_pieces(lex, "A") == {"<blk>", "B"}
+    # "AB" is a word and a prefix of "ABC": a new word or "C"
+    assert allowed_pieces(lex, "AB") == {"<blk>", "\u2581A", "\u2581AB", "\u2581C", "\u2581", "C"}
+    assert allowed_pieces(lex, "ABC") == {"<blk>", "\u2581A", "\u2581AB", "\u2581C", "\u2581"}
+    # states from token sequences (ids into TOY_PIECES); any segmentation of a word counts
+    assert lex.state([]) is None
+    assert lex.state([2, 3]) == "AB" and lex.state([4]) == "AB"
+    assert lex.state([2, 3, 6]) == "C" and lex.state([7, 2, 3, 5]) == "ABC"
+    assert lex.is_final(None) and lex.is_final("AB") and not lex.is_final("A")
+    with pytest.raises(ValueError, match="at least one word"):
+        WordLexicon(TOY_PIECES, [], blank_id=0)
+
+
+def lexicon_valid(lex: WordLexicon, tokens) -> bool:
+    """Every token allowed after its prefix, and the last word complete."""
+    return all(lex.allowed(lex.state(tokens[:k]))[tokens[k]] for k in range(len(tokens))) and (
+        lex.is_final(lex.state(tokens))
+    )
+
+
+def test_lexicon_beam_search_is_exact_without_pruning():
+    # vocab 3: blank, "▁A", "B"; words "A" and "AB": "B" may only follow "▁A", never twice
+    model = random_model(vocab=3, seed=4)
+    lex = WordLexicon(["<blk>", "\u2581A", "B"], ["A", "AB"], blank_id=0)
+    enc, lens = random_encoder_out(model, [4, 3, 4], seed=4)
+    beams = beam_search_hypotheses(model, enc, lens, beam=200, lexicon=lex)
+    hyps = modified_beam_search(model, enc, lens, beam=200, lexicon=lex)
+    for i, n in enumerate(lens.tolist()):
+        ref = exhaustive_sequences(model, enc[i], n)
+        # the constrained search keeps exactly the sequences whose every step is allowed, with
+        # their unconstrained log-probs
+        valid_prefix = {
+            k: v
+            for k, v in ref.items()
+            if all(lex.allowed(lex.state(k[:j]))[k[j]] for j in range(len(k)))
+        }
+        assert sorted(beams[i]) == sorted(valid_prefix)
+        for key, lp in valid_prefix.items():
+            assert abs(beams[i][key] - lp) < 1e-4
+        final = {k: v for k, v in ref.items() if lexicon_valid(lex, k)}
+        assert hyps[i] == best_hypothesis(final, context_size=2)
+    # the constraint matters here: without it some answer breaks the word list
+    free = modified_beam_search(model, enc, lens, beam=200)
+    assert any(not lexicon_valid(lex, h) for h in free)
+
+
+def test_lexicon_beam_search_spells_only_listed_words():
+    model = random_model(vocab=8, seed=5)
+    lex = WordLexicon(TOY_PIECES, ["AB", "C"], blank_id=0)
+    enc, lens = random_encoder_out(model, [12, 7, 15, 3], seed=5)
+    hyps = modified_beam_search(model, enc, lens, beam=4, lexicon=lex)
+    assert any(hyps)
+    for h in hyps:
+        words = "".join(TOY_PIECES[t] for t in h).replace("\u2581", " ").split()
+        assert set(words) <= {"AB", "C"}, words
+        assert 1 not in h  # <unk> is never emitted
+    # a lexicon that allows every sequence the free search found changes nothing
+    free = modified_beam_search(model, enc, lens, beam=4)
+    free_words = {
+        w for h in free for w in "".join(TOY_PIECES[t] for t in h).replace("\u2581", " ").split()
+    }
+    if all(1 not in h and (not h or TOY_PIECES[h[0]].startswith("\u2581")) for h in free):
+        big = WordLexicon(TOY_PIECES, free_words | {"AB"}, blank_id=0)
+        assert modified_beam_search(model, enc, lens, beam=4, lexicon=big) == free
+
+
+def test_word_lexicon_from_files(tmp_path):
+    import sentencepiece as spm
+
+    text = tmp_path / "text.txt"
+    text.write_text("HELLO WORLD\nWORLD PEACE\nHELLO THERE\n" * 20)
+    from rnnt_kd.data.bpe import train_bpe
+
+    lang = tmp_path / "lang"
+    train_bpe(text, lang, vocab_size=16)
+    words_txt = tmp_path / "words.txt"
+    words_txt.write_text("<eps> 0\nHELLO 1\nPEACE 2\n#0 3\n")
+    lex = WordLexicon.from_files(lang / "bpe.model", words_txt)
+    assert lex.words == {"HELLO", "PEACE"}
+    sp = spm.SentencePieceProcessor(model_file=str(lang / "bpe.model"))
+    assert lex.vocab_size == sp.get_piece_size() == 16
+    # <blk> allowed, <sos/eos> and <unk> never
+    first = lex.allowed(None)
+    assert first[0] and not first[sp.piece_to_id("<sos/eos>")] and not first[sp.unk_id()]
+    lex2 = WordLexicon.from_files(lang / "bpe.model", text)
+    assert lex2.words == {"HELLO", "WORLD", "PEACE", "THERE"}
+    with pytest.raises(FileNotFoundError):
+        WordLexicon.from_files(lang / "bpe.model", tmp_path / "missing.txt")

@@ -9,6 +9,10 @@ For every test set NAME (taken from the cut file name ``<prefix>_cuts_<NAME>.jso
 writes into ``--res-dir`` (default ``<exp-dir>/<method>``):
 ``recogs-NAME-SUFFIX.txt``, ``errs-NAME-SUFFIX.txt`` and ``wer-summary-NAME-SUFFIX.txt`` with
 SUFFIX = ``epoch-E-avg-A`` (+ ``-beam-B`` for beam search), plus ``wers-SUFFIX.json``.
+
+``--lexicon WORDS`` restricts modified beam search to a closed vocabulary (the words of the
+file; see ``rnnt_kd.search.lexicon``), as icefall's LG decoding does with a lexicon; its results
+go to ``<exp-dir>/modified_beam_search_lexicon`` with SUFFIX ending in ``-lex``.
 """
 
 from __future__ import annotations
@@ -42,9 +46,19 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--bpe-model", required=True)
     p.add_argument("--method", choices=METHODS, default="modified_beam_search")
     p.add_argument("--beam-size", type=int, default=4)
+    p.add_argument(
+        "--lexicon",
+        default=None,
+        help="closed vocabulary for modified_beam_search: a file whose whitespace-separated "
+        "words (or the words of a k2 words.txt) are the only words hypotheses may spell, e.g. "
+        "data/lang_bpe_128/transcript_words.txt; results go to <exp-dir>/"
+        "modified_beam_search_lexicon with the suffix '-lex'",
+    )
     p.add_argument("--max-duration", type=float, default=300.0)
     p.add_argument("--test-cuts", nargs="+", required=True, help="lhotse CutSet files")
-    p.add_argument("--res-dir", default=None, help="default: <exp-dir>/<method>")
+    p.add_argument(
+        "--res-dir", default=None, help="default: <exp-dir>/<method>[_lexicon with --lexicon]"
+    )
     p.add_argument("--suffix", default=None, help="default: epoch-E-avg-A[-beam-B]")
     p.add_argument("--device", default="auto")
     p.add_argument("--num-threads", type=int, default=2)
@@ -64,6 +78,11 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
         parser.error("give either --checkpoint or --epoch/--avg, not both")
     if args.beam_size < 1:
         parser.error("--beam-size must be >= 1")
+    if args.lexicon is not None:
+        if args.method != "modified_beam_search":
+            parser.error("--lexicon constrains --method modified_beam_search only")
+        if not Path(args.lexicon).is_file():
+            parser.error(f"--lexicon: no such file {args.lexicon}")
     for f in args.test_cuts:
         if not Path(f).is_file():
             parser.error(f"--test-cuts: no such file {f}")
@@ -89,6 +108,7 @@ def decode_cuts(
     max_duration: float,
     device: torch.device,
     desc: str = "",
+    lexicon=None,
 ) -> Tuple[List[Tuple[str, List[str], List[str]]], float]:
     """Decode a CutSet; returns ([(cut_id, ref_words, hyp_words)], seconds of audio)."""
     from rnnt_kd.data import AsrDataModule, batch_is_empty, batch_to_tensors
@@ -104,7 +124,7 @@ def decode_cuts(
             continue
         feats, feat_lens, _, _, cut_ids, texts = batch_to_tensors(batch, tokenizer, device)
         audio_sec += float(feat_lens.sum()) * 0.01
-        hyps = decode_batch(model, feats, feat_lens, method=method, beam=beam)
+        hyps = decode_batch(model, feats, feat_lens, method=method, beam=beam, lexicon=lexicon)
         for cid, ref, hyp in zip(cut_ids, texts, hyps):
             results.append((cid, ref.split(), tokenizer.decode(hyp).split()))
     results.sort(key=lambda r: r[0])
@@ -123,7 +143,8 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
     from rnnt_kd.utils import pick_device, setup_logger
     from rnnt_kd.wer import store_transcripts, write_error_stats, write_wer_summary
 
-    res_dir = Path(args.res_dir or Path(args.exp_dir) / args.method)
+    method_dir = args.method + ("_lexicon" if args.lexicon else "")
+    res_dir = Path(args.res_dir or Path(args.exp_dir) / method_dir)
     suffix = args.suffix or (
         f"epoch-{args.epoch}-avg-{args.avg}"
         if args.checkpoint is None
@@ -131,6 +152,8 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
     )
     if args.method != "greedy_search":
         suffix += f"-beam-{args.beam_size}"
+    if args.lexicon is not None:
+        suffix += "-lex"
     setup_logger(res_dir / "log" / f"log-decode-{suffix}")
     torch.set_num_threads(args.num_threads)
     device = pick_device(args.device)
@@ -151,7 +174,13 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
                 f"{args.bpe_model} has {tokenizer.vocab_size} tokens, the model "
                 f"{model.config.vocab_size}"
             )
-    except (CheckpointError, OSError, RuntimeError) as e:
+        lexicon = None
+        if args.lexicon is not None:
+            from rnnt_kd.search import WordLexicon
+
+            lexicon = WordLexicon.from_files(args.bpe_model, args.lexicon)
+            log.info("closed vocabulary: %s from %s", lexicon, args.lexicon)
+    except (CheckpointError, OSError, RuntimeError, ValueError) as e:
         print(f"decode: error: {e}", file=sys.stderr)
         sys.exit(2)
     model.to(device).eval()
@@ -170,6 +199,7 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
                 args.max_duration,
                 device,
                 desc=name,
+                lexicon=lexicon,
             )
         elapsed = time.time() - t0
         store_transcripts(res_dir / f"recogs-{name}-{suffix}.txt", results)
@@ -185,7 +215,13 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
             len(results),
             timing[name],
         )
-    out = {"suffix": suffix, "method": args.method, "wer": wers, "rtf": timing}
+    out = {
+        "suffix": suffix,
+        "method": args.method,
+        "lexicon": args.lexicon,
+        "wer": wers,
+        "rtf": timing,
+    }
     (res_dir / f"wers-{suffix}.json").write_text(json.dumps(out, indent=1) + "\n")
     return wers
 

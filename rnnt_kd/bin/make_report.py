@@ -28,7 +28,8 @@ EXPERIMENTS = [  # name, group, kd, baseline (the same model without KD)
     ("small", "small Conformer", False, None),
     ("small_kd", "small Conformer", True, "small"),
 ]
-METHODS = ("modified_beam_search", "greedy_search")
+# result directories, in table order; "_lexicon": modified beam search with decode --lexicon
+METHODS = ("modified_beam_search_lexicon", "modified_beam_search", "greedy_search")
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -121,12 +122,17 @@ def collect(exp_root: Path) -> List[Dict[str, Any]]:
     return rows
 
 
-def plot(rows: List[Dict[str, Any]], path: Path, method: str = "modified_beam_search") -> bool:
+def plot(rows: List[Dict[str, Any]], path: Path, method: Optional[str] = None) -> bool:
+    """WER against sparsity, with and without KD, one panel per test set. ``method``: default
+    the first of METHODS the teacher was decoded with."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    teacher = next((r for r in rows if r["name"] == "teacher"), None)
+    if method is None and teacher is not None:
+        method = next((m for m in METHODS if m in teacher["wer"]), None)
     by = {r["name"]: r for r in rows if method in r["wer"]}
     if "teacher" not in by:
         return False
@@ -204,7 +210,10 @@ def write_markdown(
                     sets.append(s)
         if not sets:
             continue
-        lines += [f"## WER (%), {method}", ""]
+        title = method
+        if method.endswith("_lexicon"):
+            title = f"{method[: -len('_lexicon')]}, closed vocabulary (decode --lexicon)"
+        lines += [f"## WER (%), {title}", ""]
         head = ["model", "KD", "params", "non-zero", "sparsity"] + sets
         head += [f"KD rel. {s}" for s in sets]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -241,9 +250,10 @@ def write_markdown(
     lines += [""]
     if not any(r.get("decode_commands") for r in rows):
         lines += [
-            "Decoding (every model, both methods): `python -m rnnt_kd.bin.decode --exp-dir "
+            "Decoding (every model, every method): `python -m rnnt_kd.bin.decode --exp-dir "
             "exp/<name> --epoch E --avg A --method {greedy_search,modified_beam_search} "
-            "--beam-size 4 --bpe-model ... --test-cuts ...` (see stage 6 of run.sh).",
+            "--beam-size 4 --bpe-model ... --test-cuts ...`; the closed-vocabulary table adds "
+            "`--lexicon <word list>` to modified_beam_search (see stage 6 of run.sh).",
             "",
         ]
     if stage_times:

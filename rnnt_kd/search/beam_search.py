@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from rnnt_kd.model.transducer import Transducer
 from rnnt_kd.search.greedy import _decoder_out, sorted_projected_encoder
+from rnnt_kd.search.lexicon import WordLexicon
 
 Hyps = Dict[Tuple[int, ...], float]  # token sequence -> total log-prob
 
@@ -20,18 +21,27 @@ def _log_add(a: float, b: float) -> float:
     return a if b == -math.inf else a + math.log1p(math.exp(b - a))
 
 
-def best_hypothesis(hyps: Hyps, context_size: int) -> List[int]:
+def best_hypothesis(
+    hyps: Hyps, context_size: int, lexicon: Optional[WordLexicon] = None
+) -> List[int]:
     """The token sequence maximising ``log_prob / (context_size + len(tokens))``.
 
     This is icefall's ``log_prob / len(ys)`` where ``ys`` carries the ``context_size`` leading
-    blanks: the divisor is never 0 and an empty hypothesis competes fairly.
+    blanks: the divisor is never 0 and an empty hypothesis competes fairly. With a ``lexicon``
+    only hypotheses whose last word is complete compete (all of them if none is).
     """
+    if lexicon is not None:
+        hyps = {k: v for k, v in hyps.items() if lexicon.is_final(lexicon.state(k))} or hyps
     return list(max(hyps, key=lambda k: hyps[k] / (context_size + len(k))))
 
 
 @torch.no_grad()
 def modified_beam_search(
-    model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor, beam: int = 4
+    model: Transducer,
+    encoder_out: Tensor,
+    encoder_out_lens: Tensor,
+    beam: int = 4,
+    lexicon: Optional[WordLexicon] = None,
 ) -> List[List[int]]:
     """Modified beam search: at most one symbol per frame, batched over utterances.
 
@@ -44,21 +54,27 @@ def modified_beam_search(
     Args:
       model: the transducer (eval mode); encoder_out: (B, T', C); encoder_out_lens: (B,).
       beam: number of hypotheses kept per utterance (>= 1).
+      lexicon: closed word list; hypotheses may only spell its words (``WordLexicon``).
     Returns:
       B token-id lists, in input order.
     """
     ctx = model.decoder.context_size
-    beams = beam_search_hypotheses(model, encoder_out, encoder_out_lens, beam)
-    return [best_hypothesis(h, ctx) for h in beams]
+    beams = beam_search_hypotheses(model, encoder_out, encoder_out_lens, beam, lexicon)
+    return [best_hypothesis(h, ctx, lexicon) for h in beams]
 
 
 @torch.no_grad()
 def beam_search_hypotheses(
-    model: Transducer, encoder_out: Tensor, encoder_out_lens: Tensor, beam: int = 4
+    model: Transducer,
+    encoder_out: Tensor,
+    encoder_out_lens: Tensor,
+    beam: int = 4,
+    lexicon: Optional[WordLexicon] = None,
 ) -> List[Hyps]:
     """The final beam of ``modified_beam_search`` per utterance (input order): a dict from token
     sequence (tuple, no blanks) to its total log-prob, summed (log-add) over the alignments that
-    survived the beam. Arguments as in ``modified_beam_search``.
+    survived the beam. Arguments as in ``modified_beam_search``; with a ``lexicon``, tokens it
+    does not allow get probability 0 (the others keep their unrenormalised log-probs).
     """
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
@@ -76,6 +92,9 @@ def beam_search_hypotheses(
         dec = _decoder_out(model, [list(f[1][-ctx:]) for f in flat], device)  # (N, J)
         logits = model.joiner(enc[utt, t], dec, project_input=False)  # (N, V)
         scores = logits.float().log_softmax(dim=-1)
+        if lexicon is not None:
+            allowed = lexicon.mask_batch([f[1][ctx:] for f in flat], device)
+            scores = scores.masked_fill(~allowed, -math.inf)
         scores = scores + torch.tensor([f[2] for f in flat], device=device).unsqueeze(1)
         vocab = scores.size(1)
         start = 0
@@ -85,6 +104,8 @@ def beam_search_hypotheses(
             top_scores, top_idx = block.topk(min(beam, block.numel()))
             new: Hyps = {}
             for s, k in zip(top_scores.tolist(), top_idx.tolist()):
+                if s == -math.inf:  # masked by the lexicon (blank never is: one survives)
+                    break
                 ys = flat[start + k // vocab][1]
                 v = k % vocab
                 key = ys if v == blank else ys + (v,)

@@ -32,13 +32,14 @@ python=${RNNT_KD_PYTHON:-../../../.venv/bin/python}
 num_train=""; num_dev=""; num_test=""; vocab_size=""; teacher_epochs=""; student_epochs=""
 small_epochs=""; teacher_world_size=""; train_farfield=""; teacher_anneal=""; speed_perturb=""
 random_text=""
+lexicon_decoding=true   # stage 6 also decodes with the corpus's closed word list (decode --lexicon)
 distill_scale=""; distill_temperature=""; max_duration=""
 teacher_model=""; small_model=""   # train CLI model options, e.g. "--model-preset medium"
 sweep_scales="0.1 0.3 1.0"; sweep_temperatures="1.0"   # stage 7
 help_message="usage: ./run.sh [--stage N] [--stop-stage M] [--preset default|smoke|gpu]
   [--num-train N] [--vocab-size V] [--teacher-epochs E] [--student-epochs E] [--small-epochs E]
   [--teacher-world-size W] [--train-farfield F] [--teacher-anneal E] [--speed-perturb true|false]
-  [--random-text F]
+  [--random-text F] [--lexicon-decoding true|false]
   [--distill-scale B] [--distill-temperature T] [--max-duration S] [--world-size W]
   [--dl-dir DIR] [--data-dir DIR] [--exp-root DIR] [--results-dir DIR] [--num-jobs J] [--seed S]
   [--teacher-model '--model-preset medium ...'] [--small-model '--model-preset small ...']
@@ -232,6 +233,15 @@ stage6() {
         --bpe-model "$lang_dir/bpe.model" --method $m --beam-size 4 --test-cuts "${tests[@]}" \
         --max-duration "$max_duration" --num-threads "$num_jobs"
     done
+    # the corpus has a closed vocabulary (--max-vocab words; every test word is a training
+    # word): hypotheses may only spell words of the training transcripts, as a lexicon does in
+    # icefall's LG decoding (results in modified_beam_search_lexicon/)
+    if [ "$lexicon_decoding" = true ]; then
+      PY -m rnnt_kd.bin.decode --exp-dir "$exp_root/$name" --epoch "$epochs" --avg "$avg" \
+        --bpe-model "$lang_dir/bpe.model" --method modified_beam_search --beam-size 4 \
+        --lexicon "$lang_dir/transcript_words.txt" --test-cuts "${tests[@]}" \
+        --max-duration "$max_duration" --num-threads "$num_jobs"
+    fi
   done
   # the report lists this stage too (its decoding time; the report itself takes seconds)
   { cat "$times" 2>/dev/null; printf '6\tdecode\t%s\n' "$(( $(date +%s) - t0 ))"; } > "$report_times"
