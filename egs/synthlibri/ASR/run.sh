@@ -30,6 +30,7 @@ seed=42
 python=${RNNT_KD_PYTHON:-../../../.venv/bin/python}
 # --- overridable knobs (empty: take the preset's value)
 num_train=""; num_dev=""; num_test=""; vocab_size=""; teacher_epochs=""; student_epochs=""
+sparse60_epochs=""   # default: the preset's (default preset: 2; --student-epochs sets the 90% ones)
 small_epochs=""; teacher_world_size=""; train_farfield=""; teacher_anneal=""; speed_perturb=""
 random_text=""
 lexicon_decoding=true   # stage 6 also decodes with the corpus's closed word list (decode --lexicon)
@@ -37,7 +38,8 @@ distill_scale=""; distill_temperature=""; max_duration=""
 teacher_model=""; small_model=""   # train CLI model options, e.g. "--model-preset medium"
 sweep_scales="0.1 0.3 1.0"; sweep_temperatures="1.0"   # stage 7
 help_message="usage: ./run.sh [--stage N] [--stop-stage M] [--preset default|smoke|gpu]
-  [--num-train N] [--vocab-size V] [--teacher-epochs E] [--student-epochs E] [--small-epochs E]
+  [--num-train N] [--vocab-size V] [--teacher-epochs E] [--student-epochs E]
+  [--sparse60-epochs E] [--small-epochs E]
   [--teacher-world-size W] [--train-farfield F] [--teacher-anneal E] [--speed-perturb true|false]
   [--random-text F] [--lexicon-decoding true|false]
   [--distill-scale B] [--distill-temperature T] [--max-duration S] [--world-size W]
@@ -59,26 +61,27 @@ stages: 0 corpus, 1 manifests, 2 fbank, 3 BPE, 4 teacher, 5 students, 6 decode +
 # (switched on after 3 epochs it raised the dev loss from 0.292 to 0.303); speed perturbation
 # (--speed-perturb) left the dev loss unchanged at the same number of steps (NOTES.md). The
 # teacher trains data-parallel on both cores (--teacher-world-size, gloo), the students two at
-# a time on one core each. Sparse students fine-tune for 4 epochs (2 epochs left the 90%-sparse
-# one at 68% test-clean WER, 4 gave 49% and a larger KD gain: NOTES.md), paid for by 3 instead
-# of 6 epochs for the small students.
+# a time on one core each. The 90%-sparse students fine-tune for 4 epochs (2 epochs left them
+# at 68% test-clean WER, 4 gave 49% and a larger KD gain: NOTES.md), the 60%-sparse ones for 2
+# (after one epoch they are as good as the teacher: dev loss 0.123 vs 0.105), the small ones
+# train for 3 (6 would be better; the time budget).
 cpu_opts="--base-lr 3e-3 --warmup-batches 100 --model-warm-step 300 --spec-augment false"
 cpu_arch="--subsampling conv1d --layer-scale 0.1 --use-ctc true"
 case "$preset" in
   smoke)   d_num_train=40;   d_num_dev=8;   d_num_test=8;   d_vocab=64;  d_tepochs=2; d_sepochs=1
-           d_smallepochs=2; d_teacher_ws=1
+           d_s60epochs=1; d_smallepochs=2; d_teacher_ws=1
            d_maxdur=60; d_max_vocab=300; d_utts_per_spk=4; d_train_text=spliced; d_train_ff=0.25; d_avg=1; d_scale=0.3; d_temp=1.0; d_opts=$cpu_opts
            d_tanneal=1; d_sp=false; d_random_text=0.5; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
            d_tmodel="--model-preset tiny --encoder-dim 64 --feedforward-dim 128 --decoder-dim 64 --joiner-dim 64 $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 32 --num-heads 2 --num-encoder-layers 1 --feedforward-dim 64 --decoder-dim 32 --joiner-dim 32 $cpu_arch" ;;
   default) d_num_train=8000; d_num_dev=200; d_num_test=200; d_vocab=128; d_tepochs=14; d_sepochs=4
-           d_smallepochs=3; d_teacher_ws=2
+           d_s60epochs=2; d_smallepochs=3; d_teacher_ws=2
            d_maxdur=40; d_max_vocab=500; d_utts_per_spk=8; d_train_text=spliced; d_train_ff=0.25; d_avg=2; d_scale=0.3; d_temp=2.0; d_opts=$cpu_opts
            d_tanneal=5; d_sp=false; d_random_text=0.5; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
            d_tmodel="--model-preset small $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 64 --num-encoder-layers 2 --feedforward-dim 256 --decoder-dim 96 --joiner-dim 96 $cpu_arch" ;;
   gpu)     d_num_train=20000; d_num_dev=500; d_num_test=500; d_vocab=500; d_tepochs=10; d_sepochs=4
-           d_smallepochs=10; d_teacher_ws=$world_size
+           d_s60epochs=4; d_smallepochs=10; d_teacher_ws=$world_size
            d_maxdur=600; d_max_vocab=5000; d_utts_per_spk=20; d_train_text=natural; d_train_ff=0.3; d_avg=5; d_scale=0.3; d_temp=1.0
            d_opts="--base-lr 3e-3"; d_tanneal=0; d_sp=true; d_random_text=0; d_sparse_anneal_share=0; d_small_anneal_share=0
            d_tmodel="--model-preset large --use-ctc true --layer-scale 0.1"
@@ -88,7 +91,8 @@ esac
 num_train=${num_train:-$d_num_train}; num_dev=${num_dev:-$d_num_dev}; num_test=${num_test:-$d_num_test}
 vocab_size=${vocab_size:-$d_vocab}; teacher_epochs=${teacher_epochs:-$d_tepochs}; small_epochs=${small_epochs:-$d_smallepochs}
 teacher_world_size=${teacher_world_size:-$d_teacher_ws}
-student_epochs=${student_epochs:-$d_sepochs}; max_duration=${max_duration:-$d_maxdur}
+student_epochs=${student_epochs:-$d_sepochs}; sparse60_epochs=${sparse60_epochs:-$d_s60epochs}
+max_duration=${max_duration:-$d_maxdur}
 teacher_model=${teacher_model:-$d_tmodel}; small_model=${small_model:-$d_smodel}
 train_farfield=${train_farfield:-$d_train_ff}
 teacher_anneal=${teacher_anneal:-$d_tanneal}
@@ -98,7 +102,6 @@ random_text=${random_text:-$d_random_text}
 # after the pruning (the last third of the run: pruning_schedule prunes over the first two
 # thirds), a small student over the second half of its run
 scaled() { awk -v a="$1" -v b="$2" 'BEGIN{print a * b}'; }
-sparse_anneal=$(scaled "$student_epochs" "$d_sparse_anneal_share")
 small_anneal=$(scaled "$small_epochs" "$d_small_anneal_share")
 distill_scale=${distill_scale:-$d_scale}; distill_temperature=${distill_temperature:-$d_temp}
 
@@ -166,17 +169,25 @@ stage4() {
     --world-size "$teacher_world_size" --lr-anneal-epochs "$teacher_anneal"
 }
 
+# sparse_args SPARSITY EPOCHS: gradual pruning of the teacher (needs steps_per_epoch_value,
+# set by pruning_schedule): prune from the first step to 2/3 of the run every 1/20 of that, then
+# fine-tune at the final sparsity while the LR anneals (the preset's d_sparse_anneal_share)
+sparse_args() {
+  local end every
+  end=$(( steps_per_epoch_value * $2 * 2 / 3 )); [ "$end" -ge 2 ] || end=2
+  every=$(( end / 20 )); [ "$every" -ge 1 ] || every=1
+  echo "--init-from $teacher_ckpt $teacher_model --base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-step 0 --prune-end-step $end --prune-every $every --lr-anneal-epochs $(scaled "$2" "$d_sparse_anneal_share") --target-sparsity $1 --num-epochs $2"
+}
 # students: NAME|extra train args (the dense teacher is both the pruning start and the teacher)
 students() {
   local kd="--teacher-checkpoint $teacher_ckpt --distill-scale $distill_scale --distill-temperature $distill_temperature"
-  local prune="--init-from $teacher_ckpt $teacher_model --base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-step 0 --prune-end-step $prune_end --prune-every $prune_every --lr-anneal-epochs $sparse_anneal"
-  # longest first (default preset: the 4-epoch sparse KD students, then the sparse ones, then the
-  # 3-epoch small ones), so the two cores finish together
-  echo "sparse90_kd|$prune --target-sparsity 0.9 --num-epochs $student_epochs $kd"
-  echo "sparse60_kd|$prune --target-sparsity 0.6 --num-epochs $student_epochs $kd"
-  echo "sparse90|$prune --target-sparsity 0.9 --num-epochs $student_epochs"
-  echo "sparse60|$prune --target-sparsity 0.6 --num-epochs $student_epochs"
+  # longest first (default preset: 4-epoch 90%, 2-epoch 60% and 3-epoch small students, KD runs
+  # cost ~1.3-1.6x), so that the two cores finish together
+  echo "sparse90_kd|$(sparse_args 0.9 "$student_epochs") $kd"
+  echo "sparse90|$(sparse_args 0.9 "$student_epochs")"
+  echo "sparse60_kd|$(sparse_args 0.6 "$sparse60_epochs") $kd"
   echo "small_kd|$small_model --num-epochs $small_epochs --lr-anneal-epochs $small_anneal $kd"
+  echo "sparse60|$(sparse_args 0.6 "$sparse60_epochs")"
   echo "small|$small_model --num-epochs $small_epochs --lr-anneal-epochs $small_anneal"
 }
 steps_per_epoch() {
@@ -207,42 +218,52 @@ run_students() {
   while [ "$running" -gt 0 ]; do wait -n || failed=1; running=$((running - 1)); done
   if [ "$failed" -ne 0 ]; then log "a student failed: see $exp_root/log/train-*.log"; return 1; fi
 }
-pruning_schedule() {  # sets prune_end / prune_every from the number of steps per epoch
-  local spe
-  spe=$(steps_per_epoch)
-  # prune from the first step to 2/3 of the run, then fine-tune at the final sparsity
-  prune_end=$(( spe * student_epochs * 2 / 3 )); [ "$prune_end" -ge 2 ] || prune_end=2
-  prune_every=$(( prune_end / 20 )); [ "$prune_every" -ge 1 ] || prune_every=1
-  log "steps per epoch: $spe, pruning until step $prune_end every $prune_every steps"
+pruning_schedule() {  # sets steps_per_epoch_value, which sparse_args needs
+  steps_per_epoch_value=$(steps_per_epoch)
+  log "steps per epoch: $steps_per_epoch_value; pruning over the first 2/3 of each sparse run"
 }
 stage5() {
   pruning_schedule
   students | run_students
 }
 avg_for() { echo $(( $1 < d_avg ? $1 : d_avg )); }  # checkpoints to average: a 2-epoch run has 2
+# checkpoints of a sparse run to average: only those saved after the pruning ended (2/3 of the
+# run, sparse_args), e.g. 2 of 4 epochs, 1 of 2
+sparse_avg_for() { local after=$(( $1 - $1 * 2 / 3 )); avg_for "$(( after < 1 ? 1 : after ))"; }
+# decode_model NAME: every decoding of one model on every test set (1 thread: stage 6 runs
+# $num_jobs models at a time)
+decode_model() {
+  local name=$1 epochs avg m
+  epochs=$(sed -n 's/.*--num-epochs \([0-9]*\).*/\1/p' "$exp_root/$name/command.txt")
+  avg=$(avg_for "$epochs")
+  grep -q -- '--target-sparsity' "$exp_root/$name/command.txt" && avg=$(sparse_avg_for "$epochs")
+  local common=(--exp-dir "$exp_root/$name" --epoch "$epochs" --avg "$avg"
+    --bpe-model "$lang_dir/bpe.model" --beam-size 4 --test-cuts "${tests[@]}"
+    --max-duration "$max_duration" --num-threads 1)
+  for m in greedy_search modified_beam_search; do
+    PY -m rnnt_kd.bin.decode "${common[@]}" --method $m || return 1
+  done
+  # the corpus has a closed vocabulary (--max-vocab words; every test word is a training
+  # word): hypotheses may only spell words of the training transcripts, as a lexicon does in
+  # icefall's LG decoding (results in modified_beam_search_lexicon/)
+  if [ "$lexicon_decoding" = true ]; then
+    PY -m rnnt_kd.bin.decode "${common[@]}" --method modified_beam_search \
+      --lexicon "$lang_dir/transcript_words.txt" || return 1
+  fi
+}
 stage6() {
-  local tests=() m name epochs avg t0 report_times=$exp_root/stage_times_report.tsv
+  local tests=() name t0 running=0 failed=0 report_times=$exp_root/stage_times_report.tsv
   t0=$(date +%s)
   for p in $test_parts; do tests+=("$fbank_dir/${prefix}_cuts_$p.jsonl.gz"); done
   for name in teacher sparse60 sparse60_kd sparse90 sparse90_kd small small_kd; do
     [ -d "$exp_root/$name" ] || continue
-    epochs=$(sed -n 's/.*--num-epochs \([0-9]*\).*/\1/p' "$exp_root/$name/command.txt")
-    avg=$(avg_for "$epochs")
-    for m in greedy_search modified_beam_search; do
-      PY -m rnnt_kd.bin.decode --exp-dir "$exp_root/$name" --epoch "$epochs" --avg "$avg" \
-        --bpe-model "$lang_dir/bpe.model" --method $m --beam-size 4 --test-cuts "${tests[@]}" \
-        --max-duration "$max_duration" --num-threads "$num_jobs"
-    done
-    # the corpus has a closed vocabulary (--max-vocab words; every test word is a training
-    # word): hypotheses may only spell words of the training transcripts, as a lexicon does in
-    # icefall's LG decoding (results in modified_beam_search_lexicon/)
-    if [ "$lexicon_decoding" = true ]; then
-      PY -m rnnt_kd.bin.decode --exp-dir "$exp_root/$name" --epoch "$epochs" --avg "$avg" \
-        --bpe-model "$lang_dir/bpe.model" --method modified_beam_search --beam-size 4 \
-        --lexicon "$lang_dir/transcript_words.txt" --test-cuts "${tests[@]}" \
-        --max-duration "$max_duration" --num-threads "$num_jobs"
-    fi
+    log "decoding $name (log: $exp_root/log/decode-$name.log)"
+    decode_model "$name" > "$exp_root/log/decode-$name.log" 2>&1 &
+    running=$((running + 1))
+    if [ "$running" -ge "$num_jobs" ]; then wait -n || failed=1; running=$((running - 1)); fi
   done
+  while [ "$running" -gt 0 ]; do wait -n || failed=1; running=$((running - 1)); done
+  if [ "$failed" -ne 0 ]; then log "a decoding failed: see $exp_root/log/decode-*.log"; return 1; fi
   # the report lists this stage too (its decoding time; the report itself takes seconds)
   { cat "$times" 2>/dev/null; printf '6\tdecode\t%s\n' "$(( $(date +%s) - t0 ))"; } > "$report_times"
   PY -m rnnt_kd.bin.make_report --exp-root "$exp_root" --out-dir "$results_dir" --preset "$preset" \
@@ -255,9 +276,10 @@ stage6() {
 stage7() {
   local b t d runs=() dirs=() m_done=.dev_decoded
   local avg
-  avg=$(avg_for "$student_epochs")
+  avg=$(sparse_avg_for "$student_epochs")
   pruning_schedule
-  local prune="--init-from $teacher_ckpt $teacher_model --base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-step 0 --prune-end-step $prune_end --prune-every $prune_every --lr-anneal-epochs $sparse_anneal --target-sparsity 0.9 --num-epochs $student_epochs"
+  local prune
+  prune=$(sparse_args 0.9 "$student_epochs")
   for b in $sweep_scales; do
     for t in $sweep_temperatures; do
       runs+=("sweep/b${b}_t${t}|$prune --teacher-checkpoint $teacher_ckpt --distill-scale $b --distill-temperature $t")
