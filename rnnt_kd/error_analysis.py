@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Callable, Dict, Iterable, List, Sequence, Set, Tuple
 
-from rnnt_kd.wer import ERR, Result, WerStats, Words, _align, _words, compute_wer
+from rnnt_kd.wer import ERR, Result, WerStats, Words, align_words, as_words, compute_wer
 
 BOS = "<s>"  # the "previous word" of a sentence's first word
 Bigram = Tuple[str, str]
@@ -26,14 +26,14 @@ Bigram = Tuple[str, str]
 
 def ref_word_correct(ref: Words, hyp: Words) -> List[bool]:
     """One flag per reference word: True where the alignment pairs it with the same word."""
-    return [h == r for r, h in _align(_words(ref), _words(hyp)) if r != ERR]
+    return [h == r for r, h in align_words(as_words(ref), as_words(hyp)) if r != ERR]
 
 
 def bigrams(texts: Iterable[Words]) -> Set[Bigram]:
     """The word pairs of ``texts``, a sentence start counting as the word :data:`BOS`."""
     out: Set[Bigram] = set()
     for t in texts:
-        w = [BOS] + _words(t)
+        w = [BOS] + as_words(t)
         out.update(zip(w, w[1:]))
     return out
 
@@ -47,7 +47,7 @@ def context_error_rates(results: Sequence[Result], seen: Set[Bigram]) -> Dict[st
     n = {"seen": 0, "unseen": 0}
     e = {"seen": 0, "unseen": 0}
     for _, ref, hyp in results:
-        ref_w = _words(ref)
+        ref_w = as_words(ref)
         ctx = [BOS] + ref_w
         for i, ok in enumerate(ref_word_correct(ref_w, hyp)):
             k = "seen" if (ctx[i], ref_w[i]) in seen else "unseen"

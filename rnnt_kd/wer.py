@@ -42,7 +42,8 @@ class WerStats:
     wer: float
 
 
-def _words(x: Words) -> List[str]:
+def as_words(x: Words) -> List[str]:
+    """A transcript as a word list (a string is split on whitespace)."""
     return x.split() if isinstance(x, str) else list(x)
 
 
@@ -52,7 +53,7 @@ def _percent(errors: int, ref_words: int) -> float:
     return 100.0 * errors / ref_words
 
 
-def _align(ref: Sequence[str], hyp: Sequence[str]) -> List[Tuple[str, str]]:
+def align_words(ref: Sequence[str], hyp: Sequence[str]) -> List[Tuple[str, str]]:
     """Levenshtein alignment; ``ERR`` marks the missing side of an insertion or deletion."""
     return kaldialign.align(list(ref), list(hyp), ERR)
 
@@ -66,9 +67,9 @@ def compute_wer(refs: Sequence[Words], hyps: Sequence[Words]) -> WerStats:
         raise ValueError(f"compute_wer: {len(refs)} references but {len(hyps)} hypotheses")
     ins = dels = subs = ref_words = 0
     for ref, hyp in zip(refs, hyps):
-        ref_w, hyp_w = _words(ref), _words(hyp)
+        ref_w, hyp_w = as_words(ref), as_words(hyp)
         ref_words += len(ref_w)
-        for r, h in _align(ref_w, hyp_w):
+        for r, h in align_words(ref_w, hyp_w):
             if r == ERR:
                 ins += 1
             elif h == ERR:
@@ -108,7 +109,7 @@ def write_error_stats(
     Results are written sorted by cut id. Returns the WER in percent, rounded to 2 decimals
     (the number on the file's first line ``%WER = X.XX``).
     """
-    results = sorted((cid, _words(r), _words(h)) for cid, r, h in results)
+    results = sorted((cid, as_words(r), as_words(h)) for cid, r, h in results)
     subs: Dict[Tuple[str, str], int] = defaultdict(int)
     ins: Dict[str, int] = defaultdict(int)
     dels: Dict[str, int] = defaultdict(int)
@@ -117,7 +118,7 @@ def write_error_stats(
     num_corr = 0
     alignments = []
     for _cut_id, ref, hyp in results:
-        ali = _align(ref, hyp)
+        ali = align_words(ref, hyp)
         alignments.append(ali)
         for r, h in ali:
             if r == ERR:
@@ -182,7 +183,7 @@ def store_transcripts(path: Union[str, Path], results: Sequence[Result]) -> None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        for cut_id, ref, hyp in sorted((c, _words(r), _words(h)) for c, r, h in results):
+        for cut_id, ref, hyp in sorted((c, as_words(r), as_words(h)) for c, r, h in results):
             print(f"{cut_id}:\tref={ref}", file=f)
             print(f"{cut_id}:\thyp={hyp}", file=f)
 
