@@ -8,6 +8,11 @@
   python -m rnnt_kd.bin.prepare_data bpe \\
       --cuts data/fbank/librispeech_cuts_train-clean-100.jsonl.gz \\
       --lang-dir data/lang_bpe_500 --vocab-size 500
+  python -m rnnt_kd.bin.prepare_data teacher-inputs \\
+      --copies data/fbank/synthlibri_cuts_train-farfield.jsonl.gz \\
+      --sources data/fbank/synthlibri_cuts_train-clean-synth.jsonl.gz \\
+      --source-map download/LibriSpeech/train-farfield/farfield_params.jsonl \\
+      --out data/fbank/synthlibri_cuts_train-farfield-teacher.jsonl.gz
 
 Bad entries (missing/unreadable audio, empty transcripts) are skipped, counted in the log and
 listed in ``bad_cuts_<part>.txt`` next to the outputs.
@@ -47,6 +52,19 @@ def get_parser() -> argparse.ArgumentParser:
     b.add_argument("--lang-dir", required=True)
     b.add_argument("--vocab-size", type=int, required=True)
     b.add_argument("--model-type", default="unigram", choices=["unigram", "bpe"])
+    t = sub.add_parser(
+        "teacher-inputs",
+        help="clean sources of multi-condition copies, under the copies' ids (train "
+        "--teacher-input-cuts: the teacher hears the clean original)",
+    )
+    t.add_argument("--copies", required=True, help="cut set of the copies (train-farfield)")
+    t.add_argument("--sources", required=True, help="cut set of the clean originals")
+    t.add_argument(
+        "--source-map",
+        required=True,
+        help="JSON lines with 'id' (copy) and 'source_id' (synthlibri: farfield_params.jsonl)",
+    )
+    t.add_argument("--out", required=True, help="output cut set (.jsonl.gz)")
     return p
 
 
@@ -75,6 +93,17 @@ def main(argv: List[str] | None = None) -> None:
             num_jobs=args.num_jobs,
             speed_perturb=args.speed_perturb,
         )
+    elif args.command == "teacher-inputs":
+        from lhotse import CutSet
+
+        from rnnt_kd.data.teacher_inputs import parallel_source_cuts, read_source_map
+
+        copies = CutSet.from_file(args.copies)
+        out = parallel_source_cuts(
+            copies, CutSet.from_file(args.sources), read_source_map(args.source_map)
+        )
+        out.to_file(args.out)
+        logging.info("%d of %d copies have a clean source: %s", len(out), len(copies), args.out)
     else:
         from itertools import chain
 

@@ -24,6 +24,7 @@ import argparse
 import functools
 import logging
 import sys
+from pathlib import Path
 
 from rnnt_kd.utils import str2bool
 
@@ -211,6 +212,14 @@ def get_parser() -> argparse.ArgumentParser:
         help="whose prune ranges define the band (teacher's: shared with the "
         "student's pruned loss, so band log-probs are computed once)",
     )
+    g.add_argument(
+        "--teacher-input-cuts",
+        default=None,
+        help="lhotse CutSet whose features the teacher hears instead of the student's, matched "
+        "by cut id (same lengths), e.g. the clean originals of far-field training copies "
+        "renamed to the copies' ids (prepare_data teacher-inputs): a clean teacher for a "
+        "noisy student",
+    )
 
     g = p.add_argument_group("gradual magnitude pruning (Zhu & Gupta 2017)")
     g.add_argument("--target-sparsity", type=float, default=0.0, help="0 disables pruning")
@@ -234,6 +243,11 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
         parser.error("give either --start-epoch or --start-batch, not both")
     if args.teacher_checkpoint is None and args.distill_scale is not None:
         parser.error("--distill-scale needs --teacher-checkpoint")
+    if args.teacher_input_cuts is not None:
+        if args.teacher_checkpoint is None:
+            parser.error("--teacher-input-cuts needs --teacher-checkpoint")
+        if not Path(args.teacher_input_cuts).is_file():
+            parser.error(f"--teacher-input-cuts: no such file {args.teacher_input_cuts}")
     if args.num_epochs < args.start_epoch:
         parser.error("--num-epochs must be >= --start-epoch")
     if not 0 <= args.lr_anneal_epochs <= args.num_epochs:

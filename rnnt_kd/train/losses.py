@@ -68,18 +68,22 @@ def compute_loss(
     cfg: LossConfig,
     step: int,
     teacher: Optional[Transducer] = None,
+    teacher_features: Optional[torch.Tensor] = None,
 ) -> Tuple[torch.Tensor, Dict[str, float]]:
     """Total loss (scalar, summed over the batch) and its parts as floats.
 
     features (B, T, F), feature_lens (B,), targets (B, U) padded with blank, target_lens (B,).
+    ``teacher_features`` (B, T, F): what the teacher hears instead of ``features`` (same
+    lengths; e.g. the clean originals of far-field copies, ``rnnt_kd.data.teacher_inputs``).
     ``info`` holds ``frames`` (sum of encoder output lengths), ``simple_loss``, ``pruned_loss``,
     ``distill_loss`` (sums) for per-frame reporting.
     """
     use_kd = teacher is not None and cfg.distill_scale > 0
 
     def run(m: torch.nn.Module, ranges: Optional[torch.Tensor] = None) -> TransducerOutput:
+        hears_other = m is teacher and teacher_features is not None
         return m(
-            features,
+            teacher_features if hears_other else features,
             feature_lens,
             targets,
             target_lens,

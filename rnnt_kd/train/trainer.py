@@ -28,6 +28,7 @@ from rnnt_kd.data import (
     filter_cuts,
     load_cuts,
 )
+from rnnt_kd.data.teacher_inputs import TeacherInputs
 from rnnt_kd.model import Transducer, TransducerConfig
 from rnnt_kd.model.conformer import subsampled_lengths
 from rnnt_kd.train import checkpoint as ckpt_lib
@@ -129,6 +130,14 @@ class Trainer:
                 args.distill_type,
                 args.distill_lattice,
                 args.distill_temperature,
+            )
+        self.teacher_inputs: Optional[TeacherInputs] = None
+        if getattr(args, "teacher_input_cuts", None):
+            self.teacher_inputs = TeacherInputs(args.teacher_input_cuts)
+            log.info(
+                "teacher hears other features for %d cuts (%s)",
+                len(self.teacher_inputs),
+                args.teacher_input_cuts,
             )
         self.pruner: Optional[pruning.GradualPruner] = None
         if args.target_sparsity > 0:
@@ -279,7 +288,10 @@ class Trainer:
         )
         append_bad_ids(self.bad_ids_path, skipped)
 
-    def _loss(self, model, feats, feat_lens, targets, target_lens):
+    def _loss(self, model, feats, feat_lens, targets, target_lens, cut_ids=None):
+        teacher_feats = None
+        if self.teacher is not None and self.teacher_inputs is not None and cut_ids is not None:
+            teacher_feats = self.teacher_inputs.features(feats, feat_lens, cut_ids)
         return compute_loss(
             model,
             feats,
@@ -289,6 +301,7 @@ class Trainer:
             self.loss_config,
             self.batch_idx_train,
             self.teacher,
+            teacher_feats,
         )
 
     def _step(self, batch: Dict[str, Any]) -> Optional[Dict[str, float]]:
@@ -299,12 +312,12 @@ class Trainer:
                 "skipping batch at step %d: no loadable cuts (on some rank)", self.batch_idx_train
             )
             return None
-        feats, feat_lens, targets, target_lens, _, _ = batch_to_tensors(
+        feats, feat_lens, targets, target_lens, cut_ids, _ = batch_to_tensors(
             batch, self.tokenizer, self.device
         )
         self.ddp_model.train()
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-            loss, info = self._loss(self.ddp_model, feats, feat_lens, targets, target_lens)
+            loss, info = self._loss(self.ddp_model, feats, feat_lens, targets, target_lens, cut_ids)
         if self._inject_nan("loss"):
             loss = loss * float("nan")
         self.optimizer.zero_grad(set_to_none=True)
