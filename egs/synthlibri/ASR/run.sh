@@ -34,6 +34,7 @@ sparse60_epochs=""   # default: the preset's (default preset: 2; --student-epoch
 small_epochs=""; teacher_world_size=""; train_farfield=""; teacher_anneal=""; speed_perturb=""
 random_text=""
 lexicon_decoding=true   # stage 6 also decodes with the corpus's closed word list (decode --lexicon)
+clean_teacher=""        # KD: the teacher hears the clean original of each far-field training copy
 distill_scale=""; distill_temperature=""; max_duration=""
 teacher_model=""; small_model=""   # train CLI model options, e.g. "--model-preset medium"
 sweep_scales="0.1 0.3 1.0"; sweep_temperatures="1.0"   # stage 7
@@ -41,7 +42,7 @@ help_message="usage: ./run.sh [--stage N] [--stop-stage M] [--preset default|smo
   [--num-train N] [--vocab-size V] [--teacher-epochs E] [--student-epochs E]
   [--sparse60-epochs E] [--small-epochs E]
   [--teacher-world-size W] [--train-farfield F] [--teacher-anneal E] [--speed-perturb true|false]
-  [--random-text F] [--lexicon-decoding true|false]
+  [--random-text F] [--lexicon-decoding true|false] [--clean-teacher true|false]
   [--distill-scale B] [--distill-temperature T] [--max-duration S] [--world-size W]
   [--dl-dir DIR] [--data-dir DIR] [--exp-root DIR] [--results-dir DIR] [--num-jobs J] [--seed S]
   [--teacher-model '--model-preset medium ...'] [--small-model '--model-preset small ...']
@@ -71,19 +72,19 @@ case "$preset" in
   smoke)   d_num_train=40;   d_num_dev=8;   d_num_test=8;   d_vocab=64;  d_tepochs=2; d_sepochs=1
            d_s60epochs=1; d_smallepochs=2; d_teacher_ws=1
            d_maxdur=60; d_max_vocab=300; d_utts_per_spk=4; d_train_text=spliced; d_train_ff=0.25; d_avg=1; d_scale=0.3; d_temp=1.0; d_opts=$cpu_opts
-           d_tanneal=1; d_sp=false; d_random_text=0.5; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
+           d_tanneal=1; d_sp=false; d_clean_teacher=false; d_random_text=0.5; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
            d_tmodel="--model-preset tiny --encoder-dim 64 --feedforward-dim 128 --decoder-dim 64 --joiner-dim 64 $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 32 --num-heads 2 --num-encoder-layers 1 --feedforward-dim 64 --decoder-dim 32 --joiner-dim 32 $cpu_arch" ;;
   default) d_num_train=8000; d_num_dev=200; d_num_test=200; d_vocab=128; d_tepochs=14; d_sepochs=4
            d_s60epochs=2; d_smallepochs=3; d_teacher_ws=2
            d_maxdur=40; d_max_vocab=500; d_utts_per_spk=8; d_train_text=spliced; d_train_ff=0.25; d_avg=2; d_scale=0.3; d_temp=2.0; d_opts=$cpu_opts
-           d_tanneal=5; d_sp=false; d_random_text=0.5; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
+           d_tanneal=5; d_sp=false; d_clean_teacher=false; d_random_text=0.5; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
            d_tmodel="--model-preset small $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 64 --num-encoder-layers 2 --feedforward-dim 256 --decoder-dim 96 --joiner-dim 96 $cpu_arch" ;;
   gpu)     d_num_train=20000; d_num_dev=500; d_num_test=500; d_vocab=500; d_tepochs=10; d_sepochs=4
            d_s60epochs=4; d_smallepochs=10; d_teacher_ws=$world_size
            d_maxdur=600; d_max_vocab=5000; d_utts_per_spk=20; d_train_text=natural; d_train_ff=0.3; d_avg=5; d_scale=0.3; d_temp=1.0
-           d_opts="--base-lr 3e-3"; d_tanneal=0; d_sp=true; d_random_text=0; d_sparse_anneal_share=0; d_small_anneal_share=0
+           d_opts="--base-lr 3e-3"; d_tanneal=0; d_sp=true; d_clean_teacher=false; d_random_text=0; d_sparse_anneal_share=0; d_small_anneal_share=0
            d_tmodel="--model-preset large --use-ctc true --layer-scale 0.1"
            d_smodel="--model-preset medium --use-ctc true --layer-scale 0.1" ;;
   *) echo "unknown --preset '$preset' (default|smoke|gpu)" >&2; exit 2 ;;
@@ -97,6 +98,7 @@ teacher_model=${teacher_model:-$d_tmodel}; small_model=${small_model:-$d_smodel}
 train_farfield=${train_farfield:-$d_train_ff}
 teacher_anneal=${teacher_anneal:-$d_tanneal}
 speed_perturb=${speed_perturb:-$d_sp}
+clean_teacher=${clean_teacher:-$d_clean_teacher}
 random_text=${random_text:-$d_random_text}
 # LR anneal of the students (CPU presets): a sparse student anneals over its fine-tuning phase
 # after the pruning (the last third of the run: pruning_schedule prunes over the first two
@@ -179,8 +181,15 @@ sparse_args() {
   echo "--init-from $teacher_ckpt $teacher_model --base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-step 0 --prune-end-step $end --prune-every $every --lr-anneal-epochs $(scaled "$2" "$d_sparse_anneal_share") --target-sparsity $1 --num-epochs $2"
 }
 # students: NAME|extra train args (the dense teacher is both the pruning start and the teacher)
+# kd_args SCALE TEMPERATURE: the distillation options of a KD student
+kd_args() {
+  local a="--teacher-checkpoint $teacher_ckpt --distill-scale $1 --distill-temperature $2"
+  if [ "$clean_teacher" = true ] && [ -f "$teacher_inputs" ]; then a+=" --teacher-input-cuts $teacher_inputs"; fi
+  echo "$a"
+}
 students() {
-  local kd="--teacher-checkpoint $teacher_ckpt --distill-scale $distill_scale --distill-temperature $distill_temperature"
+  local kd
+  kd=$(kd_args "$distill_scale" "$distill_temperature")
   # longest first (default preset: 4-epoch 90%, 2-epoch 60% and 3-epoch small students, KD runs
   # cost ~1.3-1.6x), so that the two cores finish together
   echo "sparse90_kd|$(sparse_args 0.9 "$student_epochs") $kd"
@@ -222,8 +231,19 @@ pruning_schedule() {  # sets steps_per_epoch_value, which sparse_args needs
   steps_per_epoch_value=$(steps_per_epoch)
   log "steps per epoch: $steps_per_epoch_value; pruning over the first 2/3 of each sparse run"
 }
+teacher_inputs=$fbank_dir/${prefix}_cuts_train-farfield-teacher.jsonl.gz
+# --clean-teacher: the clean originals of the far-field copies, under the copies' ids
+make_teacher_inputs() {
+  [ "$clean_teacher" = true ] && [ -f "$fbank_dir/${prefix}_cuts_train-farfield.jsonl.gz" ] || return 0
+  [ -f "$teacher_inputs" ] && return 0
+  PY -m rnnt_kd.bin.prepare_data teacher-inputs \
+    --copies "$fbank_dir/${prefix}_cuts_train-farfield.jsonl.gz" \
+    --sources "$fbank_dir/${prefix}_cuts_$train_part.jsonl.gz" \
+    --source-map "$corpus_dir/train-farfield/farfield_params.jsonl" --out "$teacher_inputs"
+}
 stage5() {
   pruning_schedule
+  make_teacher_inputs
   students | run_students
 }
 avg_for() { echo $(( $1 < d_avg ? $1 : d_avg )); }  # checkpoints to average: a 2-epoch run has 2
@@ -278,11 +298,12 @@ stage7() {
   local avg
   avg=$(sparse_avg_for "$student_epochs")
   pruning_schedule
+  make_teacher_inputs
   local prune
   prune=$(sparse_args 0.9 "$student_epochs")
   for b in $sweep_scales; do
     for t in $sweep_temperatures; do
-      runs+=("sweep/b${b}_t${t}|$prune --teacher-checkpoint $teacher_ckpt --distill-scale $b --distill-temperature $t")
+      runs+=("sweep/b${b}_t${t}|$prune $(kd_args "$b" "$t")")
       dirs+=("$exp_root/sweep/b${b}_t${t}")
     done
   done
