@@ -52,6 +52,18 @@ def test_parallel_source_cuts(tiny_data):
             parallel_source_cuts(copies, sources, bad)
 
 
+def test_speed_perturbed_copies_map_to_perturbed_sources(tiny_data):
+    base = list(load_cuts(tiny_data["train_cuts"]))[:2]
+    sources = CutSet.from_cuts([fastcopy(c, id=f"{c.id}_sp0.9") for c in base] + base)
+    copies = CutSet.from_cuts([fastcopy(c, id=f"copy-{c.id}_sp0.9") for c in base])
+    source_of = {f"copy-{c.id}": c.id for c in base}
+    out = parallel_source_cuts(copies, sources, source_of)
+    assert [c.id for c in out] == [f"copy-{c.id}_sp0.9" for c in base]
+    # a factor the sources lack is not matched to the unperturbed source
+    other = CutSet.from_cuts([fastcopy(c, id=f"copy-{c.id}_sp1.1") for c in base])
+    assert len(parallel_source_cuts(other, sources, source_of)) == 0
+
+
 def test_read_source_map(tmp_path):
     f = tmp_path / "params.jsonl"
     f.write_text(json.dumps({"id": "a", "source_id": "b", "snr_db": 3}) + "\n\n")

@@ -14,6 +14,7 @@ source keep their own features.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Dict, Iterable, Mapping, Sequence, Union
 
@@ -38,18 +39,31 @@ def read_source_map(params_file: Pathlike) -> Dict[str, str]:
     return out
 
 
+def _source_id(copy_id: str, source_of: Mapping[str, str]) -> str:
+    """The source id of a copy; a speed-perturbed copy (lhotse's ``<id>_sp<factor>``) maps to
+    the source perturbed by the same factor."""
+    if copy_id in source_of:
+        return source_of[copy_id]
+    m = re.fullmatch(r"(.+)(_sp[0-9.]+)", copy_id)
+    if m and m.group(1) in source_of:
+        return source_of[m.group(1)] + m.group(2)
+    return ""
+
+
 def parallel_source_cuts(
     copies: Iterable, sources: CutSet, source_of: Mapping[str, str]
 ) -> CutSet:
     """For every copy cut with a source in ``sources``, that source cut under the copy's id.
 
-    Raises ValueError when a source's feature frames differ from its copy's (not aligned).
-    Copies whose source is missing (e.g. dropped as a bad cut) are left out.
+    ``source_of`` maps copy ids to source ids; speed-perturbed copies (``<id>_sp0.9``) map to
+    the same perturbation of the source. Raises ValueError when a source's feature frames differ
+    from its copy's (not aligned). Copies whose source is missing (e.g. dropped as a bad cut)
+    are left out.
     """
     by_id = {c.id: c for c in sources}
     out = []
     for copy in copies:
-        src = by_id.get(source_of.get(copy.id, ""))
+        src = by_id.get(_source_id(copy.id, source_of))
         if src is None:
             continue
         if src.num_frames != copy.num_frames:
