@@ -24,10 +24,13 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import torch
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from rnnt_kd.search import WordLexicon
 
 METHODS = ("greedy_search", "modified_beam_search", "fast_beam_search")
 log = logging.getLogger("decode")
@@ -108,7 +111,7 @@ def decode_cuts(
     max_duration: float,
     device: torch.device,
     desc: str = "",
-    lexicon=None,
+    lexicon: Optional[WordLexicon] = None,
 ) -> Tuple[List[Tuple[str, List[str], List[str]]], float]:
     """Decode a CutSet; returns ([(cut_id, ref_words, hyp_words)], seconds of audio)."""
     from rnnt_kd.data import AsrDataModule, batch_is_empty, batch_to_tensors
