@@ -263,6 +263,7 @@ def make_corpus(
     train_utts_per_speaker: int = 40,
     train_text: str = "natural",
     train_random_text_fraction: float = 0.0,
+    train_espeak_mixed_fraction: float = 0.0,
     progress: bool = True,
 ) -> dict:
     """Generate the corpus under ``out_dir``; return the corpus info (also in corpus_info.json).
@@ -278,6 +279,9 @@ def make_corpus(
     spliced sentences (``text.spliced_sentences``), so no training sentence repeats.
     ``train_random_text_fraction``: this share of the training transcripts are random word
     sequences over the same vocabulary (``text.random_word_sentences``) instead.
+    ``train_espeak_mixed_fraction``: this share of the espeak training speakers speak with a
+    new timbre crossed from two training variant files (``espeak_voices``); dev and test
+    speakers do not change.
     """
     t_start = time.time()
     out_dir = Path(out_dir)
@@ -306,6 +310,8 @@ def make_corpus(
         config["train_text"] = train_text
     if train_random_text_fraction > 0:
         config["train_random_text_fraction"] = train_random_text_fraction
+    if train_espeak_mixed_fraction > 0:
+        config["train_espeak_mixed_fraction"] = train_espeak_mixed_fraction
     _check_config(out_dir, config)
     libri = out_dir / "LibriSpeech"
 
@@ -333,7 +339,8 @@ def make_corpus(
     utts: Dict[str, List[Utterance]] = {}
     all_speakers: List[Speaker] = []
     for part, (role, n, per, lo, hi, sents) in plans.items():
-        spks = make_speakers(role, num_speakers(n, per, lo, hi), seed, engines_mix)
+        mixed = train_espeak_mixed_fraction if role == "train" else 0.0
+        spks = make_speakers(role, num_speakers(n, per, lo, hi), seed, engines_mix, mixed)
         all_speakers += spks
         utts[part] = plan_part(libri / part, PART_CODE[part], spks, sents)
 
@@ -525,6 +532,11 @@ def get_parser() -> argparse.ArgumentParser:
         help="share of training transcripts that are random word sequences over the same "
         "vocabulary (no word context to lean on: the model must learn words from the audio)",
     )  # fmt: skip
+    p.add_argument(
+        "--train-espeak-mixed-fraction", type=float, default=0.0,
+        help="share of espeak training speakers with a new timbre crossed from two training "
+        "variant files instead of a stock variant (more voices; held-out variants stay unseen)",
+    )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -540,6 +552,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         babble_sentences=args.babble_sentences,
         train_utts_per_speaker=args.train_utts_per_speaker, train_text=args.train_text,
         train_random_text_fraction=args.train_random_text_fraction,
+        train_espeak_mixed_fraction=args.train_espeak_mixed_fraction,
         progress=not args.no_progress,
     )  # fmt: skip
     for part, st in info["parts"].items():

@@ -27,11 +27,13 @@ from __future__ import annotations
 import functools
 import re
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
+
+from rnnt_kd.corpus import espeak_voices
 
 ENGINES = ("espeak", "flite", "festival")
 DEFAULT_ENGINES_MIX: Dict[str, float] = {"espeak": 0.5, "flite": 0.3, "festival": 0.2}
@@ -80,7 +82,9 @@ class Speaker:
 
     ``voice``: espeak language voice (``en-gb-scotland``), flite voice (``slt``) or festival
     voice (``cmu_us_slt_arctic_hts``); ``accent``: espeak accent label, ``en-us`` for the
-    (American) flite/festival voices; ``variant``: espeak variant file name or ``""``.
+    (American) flite/festival voices; ``variant``: espeak variant file name or ``""``;
+    ``variant_file``: the text of a generated espeak variant (``espeak_voices``) named
+    ``variant``, synthesised from a private data folder.
     """
 
     speaker_id: int
@@ -92,6 +96,7 @@ class Speaker:
     pitch: float
     warp: float
     role: str
+    variant_file: str = ""  # text of a generated (mixed) espeak variant; "" for stock variants
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -193,14 +198,22 @@ def make_speakers(
     num_speakers: int,
     seed: int,
     engines_mix: Mapping[str, float] = DEFAULT_ENGINES_MIX,
+    espeak_mixed_fraction: float = 0.0,
 ) -> List[Speaker]:
     """Deterministic speakers for a role (``train``, ``dev``, ``test``, ``test-other``,
     ``babble-test``, ``babble-train``), ids ``ROLE_ID_BASE[role] + i``.
 
     Engines are allocated in proportion to ``engines_mix`` (``test-other``: equal thirds);
     voices are drawn without replacement until exhausted (maximal coverage), settings uniformly
-    in SETTING_RANGES.
+    in SETTING_RANGES. ``espeak_mixed_fraction`` (role ``train`` only): this share of the espeak
+    speakers get a new timbre instead of their variant file, a variant crossed from two training
+    variant files (``espeak_voices.mixed_variant``); their other settings, and all other
+    speakers, are the same as without it.
     """
+    if not 0.0 <= espeak_mixed_fraction <= 1.0:
+        raise ValueError(f"espeak_mixed_fraction must be in [0, 1], got {espeak_mixed_fraction}")
+    if espeak_mixed_fraction > 0 and role != "train":
+        raise ValueError(f"mixed espeak voices are for role 'train' only, not {role!r}")
     if role not in ROLE_ID_BASE:
         raise ValueError(f"unknown role {role!r}, expected one of {ROLES}")
     bad = set(engines_mix) - set(ENGINES)
@@ -231,4 +244,26 @@ def make_speakers(
                     role=role,
                 )
             )
+    if espeak_mixed_fraction > 0:
+        speakers = _with_mixed_variants(speakers, espeak_mixed_fraction, seed, role)
     return speakers
+
+
+def _with_mixed_variants(
+    speakers: List[Speaker], fraction: float, seed: int, role: str
+) -> List[Speaker]:
+    """Give ``round(fraction * #espeak)`` espeak speakers (drawn by their own RNG, so nothing
+    else changes) a mixed variant ``mix<speaker id>`` of two training variant files."""
+    rng = np.random.default_rng([seed, ROLE_ID_BASE[role], 1])
+    parents = split_espeak_variants(espeak_variants())["train"]
+    vdir = espeak_data_dir() / "voices" / "!v"
+    espeak = [i for i, s in enumerate(speakers) if s.engine == "espeak"]
+    chosen = np.sort(rng.choice(espeak, int(round(fraction * len(espeak))), replace=False))
+    out = list(speakers)
+    for i in chosen:
+        pair = [parents[j] for j in rng.choice(len(parents), 2, replace=False)]
+        name = f"mix{speakers[i].speaker_id}"
+        texts = [(vdir / p).read_text(errors="replace") for p in pair]
+        text = espeak_voices.mixed_variant(name, texts, rng)
+        out[i] = replace(speakers[i], variant=name, variant_file=text)
+    return out

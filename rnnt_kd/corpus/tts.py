@@ -7,7 +7,8 @@ byte-identical however it is parallelised or resumed.
 Engines:
 
 * espeak-ng: one process per utterance, ``-v <accent>+<variant> -s <wpm> -p <pitch> --stdout``
-  (22.05 kHz).
+  (22.05 kHz); a generated variant (``Speaker.variant_file``) is read from a private copy of the
+  data folder (``--path``).
 * flite: one process per utterance, ``-o <file>``; rate via ``duration_stretch``, pitch via
   ``int_f0_target_mean`` (``rms`` ignores it).
 * festival: one ``festival -b`` Scheme batch for many utterances (start-up costs ~0.4 s); HTS rate
@@ -34,7 +35,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from rnnt_kd.corpus.speakers import Speaker
+from rnnt_kd.corpus import espeak_voices
+from rnnt_kd.corpus.speakers import Speaker, espeak_data_dir
 from rnnt_kd.corpus.text import tts_text
 
 SAMPLE_RATE = 16000
@@ -126,11 +128,18 @@ def _run(cmd: List[str], what: str) -> subprocess.CompletedProcess:
         raise RuntimeError(f"{cmd[0]} failed on {what}: {err}") from e
 
 
-def _espeak(speaker: Speaker, text: str, p: UttParams) -> Tuple[np.ndarray, int]:
+def _espeak(speaker: Speaker, text: str, p: UttParams, tmp: Path) -> Tuple[np.ndarray, int]:
     voice = f"{speaker.voice}+{speaker.variant}" if speaker.variant else speaker.voice
     wpm = int(round(ESPEAK_DEFAULT_WPM * p.rate))
     pitch = int(np.clip(round(ESPEAK_DEFAULT_PITCH * p.pitch), 0, 99))
     cmd = ["espeak-ng", "-v", voice, "-s", str(wpm), "-p", str(pitch), "--stdout", text]
+    if speaker.variant_file:  # a generated timbre: espeak-ng reads it from a private data folder
+        root = tmp / "espeak"
+        if not (root / "espeak-ng-data" / "voices" / "!v" / speaker.variant).is_file():
+            espeak_voices.with_variants(
+                root, espeak_data_dir(), {speaker.variant: speaker.variant_file}
+            )
+        cmd[1:1] = [f"--path={root}"]
     return parse_wav(_run(cmd, f"voice {voice}: {text!r}").stdout)
 
 
@@ -228,7 +237,7 @@ def synthesize(
     with tempfile.TemporaryDirectory(prefix="rnnt_kd_tts_") as d:
         tmp = Path(d)
         if speaker.engine == "espeak":
-            raw = [_espeak(speaker, t, p) for t, p in zip(texts, params)]
+            raw = [_espeak(speaker, t, p, tmp) for t, p in zip(texts, params)]
         elif speaker.engine == "flite":
             raw = [_flite(speaker, t, p, tmp) for t, p in zip(texts, params)]
         elif speaker.engine == "festival":

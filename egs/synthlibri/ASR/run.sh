@@ -33,6 +33,7 @@ num_train=""; num_dev=""; num_test=""; vocab_size=""; teacher_epochs=""; student
 sparse60_epochs=""   # default: the preset's (default preset: 2; --student-epochs sets the 90% ones)
 small_epochs=""; teacher_world_size=""; train_farfield=""; teacher_anneal=""; speed_perturb=""
 random_text=""
+mixed_voices=""         # share of espeak training speakers with a new (crossed) variant timbre
 lexicon_decoding=true   # stage 6 also decodes with the corpus's closed word list (decode --lexicon)
 clean_teacher=""        # KD: the teacher hears the clean original of each far-field training copy
 distill_scale=""; distill_temperature=""; max_duration=""
@@ -42,7 +43,7 @@ help_message="usage: ./run.sh [--stage N] [--stop-stage M] [--preset default|smo
   [--num-train N] [--vocab-size V] [--teacher-epochs E] [--student-epochs E]
   [--sparse60-epochs E] [--small-epochs E]
   [--teacher-world-size W] [--train-farfield F] [--teacher-anneal E] [--speed-perturb true|false]
-  [--random-text F] [--lexicon-decoding true|false] [--clean-teacher true|false]
+  [--random-text F] [--mixed-voices F] [--lexicon-decoding true|false] [--clean-teacher true|false]
   [--distill-scale B] [--distill-temperature T] [--max-duration S] [--world-size W]
   [--dl-dir DIR] [--data-dir DIR] [--exp-root DIR] [--results-dir DIR] [--num-jobs J] [--seed S]
   [--teacher-model '--model-preset medium ...'] [--small-model '--model-preset small ...']
@@ -58,7 +59,10 @@ stages: 0 corpus, 1 manifests, 2 fbank, 3 BPE, 4 teacher, 5 students, 6 decode +
 # sentence once, then spliced ones: no sentence repeats) and half random word sequences over the
 # same words (--random-text: a teacher trained on sentences only erred on 47 % of the dev words
 # in word pairs it never saw in training vs 20 % of the others, i.e. it leant on memorised word
-# context), plus a multi-condition far-field copy of a quarter of it. SpecAugment is off
+# context), plus a multi-condition far-field copy of a quarter of it. Half the espeak training
+# speakers speak with a new timbre crossed from two training variant files (--mixed-voices: the
+# teacher's errors sat on held-out variant files, i.e. voices it had never heard; NOTES.md).
+# SpecAugment is off
 # (switched on after 3 epochs it raised the dev loss from 0.292 to 0.303); speed perturbation
 # (--speed-perturb) left the dev loss unchanged at the same number of steps (NOTES.md). The
 # teacher trains data-parallel on both cores (--teacher-world-size, gloo), the students two at
@@ -72,19 +76,19 @@ case "$preset" in
   smoke)   d_num_train=40;   d_num_dev=8;   d_num_test=8;   d_vocab=64;  d_tepochs=2; d_sepochs=1
            d_s60epochs=1; d_smallepochs=2; d_teacher_ws=1
            d_maxdur=60; d_max_vocab=300; d_utts_per_spk=4; d_train_text=spliced; d_train_ff=0.25; d_avg=1; d_scale=0.3; d_temp=1.0; d_opts=$cpu_opts
-           d_tanneal=1; d_sp=false; d_clean_teacher=false; d_random_text=0.5; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
+           d_tanneal=1; d_sp=false; d_clean_teacher=false; d_random_text=0.5; d_mixed=0.5; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
            d_tmodel="--model-preset tiny --encoder-dim 64 --feedforward-dim 128 --decoder-dim 64 --joiner-dim 64 $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 32 --num-heads 2 --num-encoder-layers 1 --feedforward-dim 64 --decoder-dim 32 --joiner-dim 32 $cpu_arch" ;;
   default) d_num_train=8000; d_num_dev=200; d_num_test=200; d_vocab=128; d_tepochs=14; d_sepochs=4
            d_s60epochs=2; d_smallepochs=3; d_teacher_ws=2
            d_maxdur=40; d_max_vocab=500; d_utts_per_spk=8; d_train_text=spliced; d_train_ff=0.25; d_avg=2; d_scale=0.3; d_temp=2.0; d_opts=$cpu_opts
-           d_tanneal=5; d_sp=false; d_clean_teacher=false; d_random_text=0.5; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
+           d_tanneal=5; d_sp=false; d_clean_teacher=false; d_random_text=0.5; d_mixed=0.5; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
            d_tmodel="--model-preset small $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 64 --num-encoder-layers 2 --feedforward-dim 256 --decoder-dim 96 --joiner-dim 96 $cpu_arch" ;;
   gpu)     d_num_train=20000; d_num_dev=500; d_num_test=500; d_vocab=500; d_tepochs=10; d_sepochs=4
            d_s60epochs=4; d_smallepochs=10; d_teacher_ws=$world_size
            d_maxdur=600; d_max_vocab=5000; d_utts_per_spk=20; d_train_text=natural; d_train_ff=0.3; d_avg=5; d_scale=0.3; d_temp=1.0
-           d_opts="--base-lr 3e-3"; d_tanneal=0; d_sp=true; d_clean_teacher=false; d_random_text=0; d_sparse_anneal_share=0; d_small_anneal_share=0
+           d_opts="--base-lr 3e-3"; d_tanneal=0; d_sp=true; d_clean_teacher=false; d_random_text=0; d_mixed=0.5; d_sparse_anneal_share=0; d_small_anneal_share=0
            d_tmodel="--model-preset large --use-ctc true --layer-scale 0.1"
            d_smodel="--model-preset medium --use-ctc true --layer-scale 0.1" ;;
   *) echo "unknown --preset '$preset' (default|smoke|gpu)" >&2; exit 2 ;;
@@ -100,6 +104,7 @@ teacher_anneal=${teacher_anneal:-$d_tanneal}
 speed_perturb=${speed_perturb:-$d_sp}
 clean_teacher=${clean_teacher:-$d_clean_teacher}
 random_text=${random_text:-$d_random_text}
+mixed_voices=${mixed_voices:-$d_mixed}
 # LR anneal of the students (CPU presets): a sparse student anneals over its fine-tuning phase
 # after the pruning (the last third of the run: pruning_schedule prunes over the first two
 # thirds), a small student over the second half of its run
@@ -133,7 +138,7 @@ stage0() {
     --num-dev "$num_dev" --num-test "$num_test" --seed "$seed" --max-vocab "$d_max_vocab" \
     --num-jobs "$num_jobs" --train-utts-per-speaker "$d_utts_per_spk" \
     --train-text "$d_train_text" --train-farfield-fraction "$train_farfield" \
-    --train-random-text-fraction "$random_text"
+    --train-random-text-fraction "$random_text" --train-espeak-mixed-fraction "$mixed_voices"
 }
 stage1() {
   PY -m rnnt_kd.bin.prepare_data manifests --corpus-dir "$corpus_dir" \
