@@ -12,13 +12,14 @@ import struct
 import subprocess
 import sys
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from rnnt_kd.corpus import farfield, speakers, text, tts
+from rnnt_kd.corpus import espeak_voices, farfield, speakers, text, tts
 
 ENGINES_MISSING = tts.missing_engines()
 TRANSCRIPT_RE = re.compile(r"[A-Z']+( [A-Z']+){2,19}")
@@ -249,6 +250,115 @@ def test_speaker_roles_disjoint():
     # test-clean flite/festival speakers reuse training voices with new settings
     settings = {(s.engine, s.voice, s.rate, s.pitch, s.warp) for s in train}
     assert all((s.engine, s.voice, s.rate, s.pitch, s.warp) not in settings for s in test)
+
+
+# ----------------------------------------------------------------------------- mixed voices
+
+PARENT_A = """language variant
+name a
+gender male
+// a comment
+pitch 80 120
+formant 0 100 100 100
+formant 1 90 100 80
+formant 2 110 100 100
+voicing 30
+klatt 4
+breath 0 2 4
+breath 0 0 0
+"""
+PARENT_B = """language variant
+name b
+pitch 200 300
+formant 1 120 60 100
+formant 3 100 140 100
+consonants 80
+## comment
+"""
+
+
+def test_parse_variant():
+    a = espeak_voices.parse_variant(PARENT_A)
+    assert a == {
+        "pitch": ["80", "120"], "formant 0": ["100", "100", "100"],
+        "formant 1": ["90", "100", "80"], "formant 2": ["110", "100", "100"],
+        "voicing": ["30"], "klatt": ["4"], "breath": ["0", "0", "0"],  # last line wins
+    }  # fmt: skip
+
+
+def test_mixed_variant_crosses_its_parents():
+    lo_f, hi_f = espeak_voices.FORMANT_SCALE
+    lo_p, hi_p = espeak_voices.PITCH_SCALE
+    j = espeak_voices.FORMANT_JITTER
+    texts = set()
+    for seed in range(40):
+        text = espeak_voices.mixed_variant(
+            "mix7", [PARENT_A, PARENT_B], np.random.default_rng(seed)
+        )
+        assert text == espeak_voices.mixed_variant(
+            "mix7", [PARENT_A, PARENT_B], np.random.default_rng(seed)
+        )
+        texts.add(text)
+        lines = text.splitlines()
+        assert lines[:2] == ["language variant", "name mix7"]
+        got = espeak_voices.parse_variant(text)
+        # every formant / pitch line present in either parent is interpolated (absent formant =
+        # engine default 100 100 100), formant frequencies F1..F5 scaled
+        assert {"pitch", "formant 0", "formant 1", "formant 2", "formant 3"} <= set(got)
+        base, rng_ = (float(v) for v in got["pitch"])
+        assert 80 * lo_p - 1 <= base <= 200 * hi_p + 1 and 120 * lo_p - 1 <= rng_ <= 300 * hi_p + 1
+        f1 = float(got["formant 1"][0])
+        assert 90 * lo_f * (1 - j) - 1 <= f1 <= 120 * hi_f * (1 + j) + 1
+        assert 60 - 1 <= float(got["formant 1"][1]) <= 100 + 1  # heights: interpolated only
+        assert got["formant 0"] == ["100", "100", "100"]  # F0 line: both parents the default
+        # other settings come whole from one parent, or are left out (engine default)
+        a, b = espeak_voices.parse_variant(PARENT_A), espeak_voices.parse_variant(PARENT_B)
+        for key in ("voicing", "klatt", "breath", "consonants"):
+            assert key not in got or got[key] in (a.get(key), b.get(key))
+    assert len(texts) == 40  # a new timbre per draw
+    with pytest.raises(ValueError, match="two parent"):
+        espeak_voices.mixed_variant("x", [PARENT_A], np.random.default_rng(0))
+
+
+@needs_tts
+def test_generated_variant_is_read_not_the_silent_fallback(tmp_path):
+    """A generated file holding a stock variant's text speaks exactly like that variant, and a
+    mixed voice differs from the base voice and from every stock training voice."""
+    vdir = speakers.espeak_data_dir() / "voices" / "!v"
+    train = speakers.split_espeak_variants(speakers.espeak_variants())["train"]
+    spk = speakers.Speaker(1000, "espeak", "en-us", "en-us", "m3", 1.0, 1.0, 1.0, "train")
+    p = tts.UttParams(rate=1.0, pitch=1.0, lead_s=0.1, trail_s=0.1, level_dbfs=-6.0,
+                      noise_dbfs=-80.0)  # fmt: skip
+    stock = tts._espeak(spk, "hello there my friend", p, tmp_path / "a")[0]
+    copy = replace(spk, variant="copym3", variant_file=(vdir / "m3").read_text())
+    assert np.array_equal(tts._espeak(copy, "hello there my friend", p, tmp_path / "b")[0], stock)
+    base = tts._espeak(replace(spk, variant=""), "hello there my friend", p, tmp_path / "c")[0]
+    mixed = next(s for s in speakers.make_speakers("train", 40, 3, espeak_mixed_fraction=1.0)
+                 if s.engine == "espeak")  # fmt: skip
+    out = tts._espeak(mixed, "hello there my friend", p, tmp_path / "d")[0]
+    assert out.shape != base.shape or not np.array_equal(out, base)
+    for v in train:  # not any stock training voice either
+        other = tts._espeak(replace(mixed, variant=v, variant_file=""), "hello there my friend",
+                            p, tmp_path / "e")[0]  # fmt: skip
+        assert out.shape != other.shape or not np.array_equal(out, other), v
+
+
+@needs_tts
+def test_make_speakers_mixed_fraction_changes_only_espeak_variants():
+    plain = speakers.make_speakers("train", 80, seed=3)
+    mixed = speakers.make_speakers("train", 80, seed=3, espeak_mixed_fraction=0.5)
+    assert mixed == speakers.make_speakers("train", 80, seed=3, espeak_mixed_fraction=0.5)
+    n_espeak = sum(s.engine == "espeak" for s in plain)
+    changed = [(a, b) for a, b in zip(plain, mixed) if a != b]
+    assert len(changed) == round(0.5 * n_espeak)
+    for a, b in changed:
+        assert a.engine == "espeak" and b.variant == f"mix{a.speaker_id}" and b.variant_file
+        assert replace(b, variant=a.variant, variant_file="") == a
+    assert len({b.variant_file for _, b in changed}) == len(changed)
+    with pytest.raises(ValueError, match="train"):
+        speakers.make_speakers("test", 20, seed=3, espeak_mixed_fraction=0.5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        speakers.make_speakers("train", 20, seed=3, espeak_mixed_fraction=1.5)
 
 
 # ----------------------------------------------------------------------------- tts
