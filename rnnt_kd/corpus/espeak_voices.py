@@ -23,7 +23,6 @@ import numpy as np
 
 # lines that name or describe the file rather than set the voice
 _SKIPPED_KEYS = ("name", "language", "gender")
-_NUM_FORMANTS = 9
 FORMANT_SCALE = (0.92, 1.10)  # per-voice scale of the formant frequencies F1..F5
 FORMANT_JITTER = 0.04  # per-formant relative jitter of that scale
 PITCH_SCALE = (0.85, 1.20)  # per-voice scale of the pitch line (base and range, Hz)
