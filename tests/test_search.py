@@ -204,6 +204,20 @@ def test_word_lexicon_masks_by_hand():
         WordLexicon(TOY_PIECES, [], blank_id=0)
 
 
+def test_best_hypothesis_drops_an_unfinished_last_word():
+    lex = WordLexicon(TOY_PIECES, ["AB", "C", "ABC"], blank_id=0)
+    assert lex.complete_words([4, 6]) == [4, 6]  # "AB C": complete
+    assert lex.complete_words([4, 2]) == [4]  # "AB A": "A" unfinished
+    assert lex.complete_words([2]) == []
+    # a complete hypothesis wins over a better-scored unfinished one
+    hyps = {(4, 2): -1.0, (4,): -5.0}
+    assert best_hypothesis(hyps, context_size=2, lexicon=lex) == [4]
+    # none complete: the best one, cut back to its complete words (never an unlisted word)
+    hyps = {(4, 6, 2): -1.0, (2,): -3.0}
+    assert best_hypothesis(hyps, context_size=2, lexicon=lex) == [4, 6]
+    assert best_hypothesis({(2,): -1.0}, context_size=2, lexicon=lex) == []
+
+
 def lexicon_valid(lex: WordLexicon, tokens) -> bool:
     """Every token allowed after its prefix, and the last word complete."""
     return all(lex.allowed(lex.state(tokens[:k]))[tokens[k]] for k in range(len(tokens))) and (

@@ -28,11 +28,19 @@ def best_hypothesis(
 
     This is icefall's ``log_prob / len(ys)`` where ``ys`` carries the ``context_size`` leading
     blanks: the divisor is never 0 and an empty hypothesis competes fairly. With a ``lexicon``
-    only hypotheses whose last word is complete compete (all of them if none is).
+    only hypotheses whose last word is complete compete; if none is, the best one without its
+    unfinished last word (the output never holds a word outside the list).
     """
+
+    def score(k: Tuple[int, ...]) -> float:
+        return hyps[k] / (context_size + len(k))
+
     if lexicon is not None:
-        hyps = {k: v for k, v in hyps.items() if lexicon.is_final(lexicon.state(k))} or hyps
-    return list(max(hyps, key=lambda k: hyps[k] / (context_size + len(k))))
+        final = [k for k in hyps if lexicon.is_final(lexicon.state(k))]
+        if not final:
+            return lexicon.complete_words(max(hyps, key=score))
+        return list(max(final, key=score))
+    return list(max(hyps, key=score))
 
 
 @torch.no_grad()

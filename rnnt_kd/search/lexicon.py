@@ -88,6 +88,14 @@ class WordLexicon:
                 return "".join(self._pieces[t][1] for t in tokens[k:])
         return None if not tokens else "".join(self._pieces[t][1] for t in tokens)
 
+    def complete_words(self, tokens: Sequence[int]) -> List[int]:
+        """``tokens`` without a trailing unfinished word: the words before the last word start
+        are complete (the masks only let a word start after a complete one)."""
+        if self.is_final(self.state(tokens)):
+            return list(tokens)
+        starts = [k for k, t in enumerate(tokens) if self._pieces[t][0]]
+        return list(tokens[: starts[-1]]) if starts else []
+
     def is_final(self, state: Optional[str]) -> bool:
         """True when a hypothesis in ``state`` may end here (its last word is complete)."""
         return state is None or state in self.words
