@@ -35,12 +35,10 @@ def best_hypothesis(
     def score(k: Tuple[int, ...]) -> float:
         return hyps[k] / (context_size + len(k))
 
-    if lexicon is not None:
-        final = [k for k in hyps if lexicon.is_final(lexicon.state(k))]
-        if not final:
-            return lexicon.complete_words(max(hyps, key=score))
-        return list(max(final, key=score))
-    return list(max(hyps, key=score))
+    if lexicon is None:
+        return list(max(hyps, key=score))
+    final = [k for k in hyps if lexicon.is_final(lexicon.state(k))]
+    return list(max(final, key=score)) if final else lexicon.complete_words(max(hyps, key=score))
 
 
 @torch.no_grad()

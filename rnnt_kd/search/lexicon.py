@@ -93,8 +93,10 @@ class WordLexicon:
         are complete (the masks only let a word start after a complete one)."""
         if self.is_final(self.state(tokens)):
             return list(tokens)
-        starts = [k for k, t in enumerate(tokens) if self._pieces[t][0]]
-        return list(tokens[: starts[-1]]) if starts else []
+        for k in range(len(tokens) - 1, -1, -1):
+            if self._pieces[tokens[k]][0]:  # the unfinished word starts here
+                return list(tokens[:k])
+        return []
 
     def is_final(self, state: Optional[str]) -> bool:
         """True when a hypothesis in ``state`` may end here (its last word is complete)."""
