@@ -47,6 +47,8 @@ __all__ = [
     "lattice_distill_loss",
     "band_distill_loss",
     "band_distill_loss_from_logits",
+    "band_distill_loss_from_teacher_log_probs",
+    "band_ybr_log_probs_from_logits",
     "full_vocab_distill_loss",
     "ybr_log_probs",
     "band_ybr_log_probs",
@@ -445,13 +447,40 @@ def band_distill_loss_from_logits(
       (up to the epsilon floor of P_rest there).
     """
     _check_reduction(reduction)
-    _check_temperature(temperature)
     if student_logits.shape != teacher_logits.shape or student_logits.dim() != 4:
         raise ValueError(
             f"student_logits {tuple(student_logits.shape)} and teacher_logits "
             f"{tuple(teacher_logits.shape)} must both be (B, T, s_range, V)"
         )
-    B, T, s_range, V = student_logits.shape
+    s = band_ybr_log_probs_from_logits(
+        student_logits, targets, ranges, boundary, blank_id, temperature, chunk_size
+    )
+    with torch.no_grad():
+        t = band_ybr_log_probs_from_logits(
+            teacher_logits.detach(), targets, ranges, boundary, blank_id, temperature, chunk_size
+        )
+    return _reduce(three_class_kl(*t, *s), band_node_mask(ranges, boundary), reduction)
+
+
+def band_ybr_log_probs_from_logits(
+    logits: Tensor,
+    targets: Tensor,
+    ranges: Tensor,
+    boundary: Tensor,
+    blank_id: int = 0,
+    temperature: float = 1.0,
+    chunk_size: Optional[int] = None,
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """``(log P_y, log P_blank, log P_rest)``, each (B, T, s_range), from pruned logits.
+
+    logits (B, T, s_range, V) on the band ``ranges`` (B, T, s_range); targets (B, S) padded;
+    boundary (B, 4) ``[0, 0, U_b, T_b]``. Differentiable (chunked custom backward). Nodes with
+    no next label (``u >= U_b``) have ``log P_y = -inf``.
+    """
+    _check_temperature(temperature)
+    if logits.dim() != 4:
+        raise ValueError(f"logits must be (B, T, s_range, V), got {tuple(logits.shape)}")
+    B, T, s_range, V = logits.shape
     _check_band(ranges, boundary, B, T)
     if ranges.shape[2] != s_range:
         raise ValueError(f"ranges {tuple(ranges.shape)} do not match logits s_range={s_range}")
@@ -462,12 +491,41 @@ def band_distill_loss_from_logits(
     S = targets.shape[1]
     y_full = _targets_with_final(targets, boundary[:, 2], blank_id)  # (B, S+1)
     y_index = torch.gather(y_full[:, None, :].expand(B, T, S + 1), 2, ranges)
-    chunk = _chunk_frames(student_logits, chunk_size)
-    s = _YBRLogProbs.apply(student_logits, y_index, blank_id, float(temperature), chunk)
-    with torch.no_grad():
-        t = _YBRLogProbs.apply(
-            teacher_logits.detach(), y_index, blank_id, float(temperature), chunk
+    chunk = _chunk_frames(logits, chunk_size)
+    return _YBRLogProbs.apply(logits, y_index, blank_id, float(temperature), chunk)
+
+
+def band_distill_loss_from_teacher_log_probs(
+    student_logits: Tensor,
+    teacher_log_probs: Tensor,
+    targets: Tensor,
+    ranges: Tensor,
+    boundary: Tensor,
+    blank_id: int = 0,
+    temperature: float = 1.0,
+    reduction: str = "sum",
+    chunk_size: Optional[int] = None,
+) -> Tensor:
+    """The loss of :func:`band_distill_loss_from_logits` with the teacher given as its three
+    band log-probs (computed once and stored: ``rnnt_kd.train.teacher_cache``).
+
+    Args:
+      student_logits: (B, T, s_range, V) pruned joiner outputs on the band ``ranges``.
+      teacher_log_probs: (B, T, s_range, 3) teacher ``(log P_y, log P_blank, log P_rest)`` at
+        the same temperature (:func:`band_ybr_log_probs_from_logits`).
+      targets, ranges, boundary, blank_id, temperature, reduction, chunk_size: as in
+        :func:`band_distill_loss_from_logits`.
+    """
+    _check_reduction(reduction)
+    if teacher_log_probs.shape != (*student_logits.shape[:3], 3):
+        raise ValueError(
+            f"teacher_log_probs {tuple(teacher_log_probs.shape)} must be (B, T, s_range, 3) "
+            f"for student_logits {tuple(student_logits.shape)}"
         )
+    s = band_ybr_log_probs_from_logits(
+        student_logits, targets, ranges, boundary, blank_id, temperature, chunk_size
+    )
+    t = teacher_log_probs.detach().to(s[0].dtype).unbind(-1)
     return _reduce(three_class_kl(*t, *s), band_node_mask(ranges, boundary), reduction)
 
 

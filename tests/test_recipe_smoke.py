@@ -144,6 +144,24 @@ def test_lexicon_decoding_spells_only_training_words(smoke_run):
     assert hyp_words and set(hyp_words) <= words
 
 
+def test_kd_students_read_one_teacher_cache(smoke_run):
+    """Stage 5 computes the teacher's band once; every KD student reads it, the others not."""
+    tmp, _ = smoke_run
+    import torch
+
+    caches = list((tmp / "exp" / "teacher").glob("band-epoch-*-T*.pt"))
+    assert len(caches) == 1
+    num_cuts = torch.load(caches[0], weights_only=False)["meta"]["num_cuts"]
+    assert num_cuts >= 40  # the 40 training utterances (+ their far-field copies)
+    for name in ("sparse60", "sparse90", "small"):
+        for kd in (False, True):
+            exp = tmp / "exp" / (name + ("_kd" if kd else ""))
+            command = (exp / "command.txt").read_text()
+            assert ("--teacher-cache" in command) == kd, name
+            log = "\n".join(p.read_text() for p in (exp / "log").glob("log-train*"))
+            assert (f"teacher band of {num_cuts} training cuts" in log) == kd, name
+
+
 def test_rerun_skips_finished_stages(smoke_run):
     tmp, _ = smoke_run
     r = _run(tmp, "--stage", "0", "--stop-stage", "6")

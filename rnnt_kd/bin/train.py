@@ -220,6 +220,15 @@ def get_parser() -> argparse.ArgumentParser:
         "renamed to the copies' ids (prepare_data teacher-inputs): a clean teacher for a "
         "noisy student",
     )
+    g.add_argument(
+        "--teacher-cache",
+        default=None,
+        help="the teacher's band posteriors, computed once by python -m rnnt_kd.bin.cache_teacher "
+        "with this run's --teacher-checkpoint, --distill-temperature and --prune-range: training "
+        "batches read them instead of running the teacher (same loss up to float rounding; the "
+        "teacher still scores the validation set). Needs the default --distill-type ybr "
+        "--distill-lattice pruned --distill-band teacher",
+    )
 
     g = p.add_argument_group("gradual magnitude pruning (Zhu & Gupta 2017)")
     g.add_argument("--target-sparsity", type=float, default=0.0, help="0 disables pruning")
@@ -248,6 +257,22 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
             parser.error("--teacher-input-cuts needs --teacher-checkpoint")
         if not Path(args.teacher_input_cuts).is_file():
             parser.error(f"--teacher-input-cuts: no such file {args.teacher_input_cuts}")
+    if args.teacher_cache is not None:
+        if args.teacher_checkpoint is None:
+            parser.error(
+                "--teacher-cache needs --teacher-checkpoint (the teacher it was built from)"
+            )
+        if (args.distill_type, args.distill_lattice, args.distill_band) != (
+            "ybr",
+            "pruned",
+            "teacher",
+        ):
+            parser.error(
+                "--teacher-cache needs --distill-type ybr --distill-lattice pruned "
+                "--distill-band teacher (the cache holds the teacher's band)"
+            )
+        if not Path(args.teacher_cache).is_file():
+            parser.error(f"--teacher-cache: no such file {args.teacher_cache}")
     if args.num_epochs < args.start_epoch:
         parser.error("--num-epochs must be >= --start-epoch")
     if not 0 <= args.lr_anneal_epochs <= args.num_epochs:

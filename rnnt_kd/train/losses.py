@@ -17,6 +17,7 @@ import torch
 
 from rnnt_kd import distill
 from rnnt_kd.model import Transducer, TransducerOutput
+from rnnt_kd.train.teacher_cache import TeacherBand
 
 
 @dataclass
@@ -69,6 +70,7 @@ def compute_loss(
     step: int,
     teacher: Optional[Transducer] = None,
     teacher_features: Optional[torch.Tensor] = None,
+    teacher_band: Optional[TeacherBand] = None,
 ) -> Tuple[torch.Tensor, Dict[str, float]]:
     """Total loss (scalar, summed over the batch) and its parts as floats.
 
@@ -77,7 +79,14 @@ def compute_loss(
     lengths; e.g. the clean originals of far-field copies, ``rnnt_kd.data.teacher_inputs``).
     ``info`` holds ``frames`` (sum of encoder output lengths), ``simple_loss``, ``pruned_loss``,
     ``distill_loss`` (sums) for per-frame reporting.
+    ``teacher_band``: the teacher's band for this batch, precomputed
+    (:mod:`rnnt_kd.train.teacher_cache`); the teacher is then not run (needs the pruned-band
+    y/blank KD with the teacher's band, the recipe default).
     """
+    if teacher_band is not None:
+        return _loss_with_cached_teacher(
+            model, features, feature_lens, targets, target_lens, cfg, step, teacher_band
+        )
     use_kd = teacher is not None and cfg.distill_scale > 0
 
     def run(m: torch.nn.Module, ranges: Optional[torch.Tensor] = None) -> TransducerOutput:
@@ -108,17 +117,82 @@ def compute_loss(
             "must share the subsampling front-end"
         )
 
+    kd = None
+    if use_kd:
+        kd = distillation_term(model, teacher, s_out, t_out, targets, target_lens, cfg)
+    return _total(s_out, kd, features.size(0), cfg, step)
+
+
+def _loss_with_cached_teacher(
+    model: torch.nn.Module,
+    features: torch.Tensor,
+    feature_lens: torch.Tensor,
+    targets: torch.Tensor,
+    target_lens: torch.Tensor,
+    cfg: LossConfig,
+    step: int,
+    band: TeacherBand,
+) -> Tuple[torch.Tensor, Dict[str, float]]:
+    """:func:`compute_loss` with the teacher's band read from a cache instead of computed."""
+    if (
+        cfg.distill_type != "ybr"
+        or cfg.distill_lattice != "pruned"
+        or cfg.distill_band != "teacher"
+    ):
+        raise ValueError(
+            "a cached teacher band needs distill_type ybr, distill_lattice pruned and "
+            f"distill_band teacher, got {cfg.distill_type}/{cfg.distill_lattice}/{cfg.distill_band}"
+        )
+    s_out = model(
+        features,
+        feature_lens,
+        targets,
+        target_lens,
+        prune_range=cfg.prune_range,
+        am_scale=cfg.am_scale,
+        lm_scale=cfg.lm_scale,
+        ranges=band.ranges,
+    )
+    if not torch.equal(band.lens.to(s_out.encoder_out_lens.device), s_out.encoder_out_lens):
+        raise RuntimeError(
+            "the cached teacher band has other frame counts than the student's encoder output "
+            f"({band.lens.tolist()} vs {s_out.encoder_out_lens.tolist()}): the cache was built "
+            "from other features or a teacher with another front-end"
+        )
+    kd = None
+    if cfg.distill_scale > 0:
+        kd = distill.band_distill_loss_from_teacher_log_probs(
+            s_out.logits,
+            band.log_probs,
+            targets,
+            s_out.ranges,
+            s_out.boundary,
+            blank_id=_unwrap(model).blank_id,
+            temperature=cfg.distill_temperature,
+            reduction="sum",
+        )
+    return _total(s_out, kd, features.size(0), cfg, step)
+
+
+def _total(
+    s_out: TransducerOutput,
+    kd: Optional[torch.Tensor],
+    num_utterances: int,
+    cfg: LossConfig,
+    step: int,
+) -> Tuple[torch.Tensor, Dict[str, float]]:
+    """Weighted sum of the student's losses and the KD term (None: no KD), and its parts."""
     simple_scale, pruned_scale = loss_scales(step, cfg)
     loss = simple_scale * s_out.simple_loss + pruned_scale * s_out.pruned_loss
     if cfg.ctc_loss_scale > 0 and s_out.ctc_loss is not None:
         loss = loss + cfg.ctc_loss_scale * s_out.ctc_loss
-    kd = torch.zeros((), device=loss.device)
-    if use_kd:
-        kd = distillation_term(model, teacher, s_out, t_out, targets, target_lens, cfg)
+    if kd is None:
+        kd = torch.zeros((), device=loss.device)
+    else:
         loss = loss + cfg.distill_scale * kd
     info = {
         "frames": float(s_out.encoder_out_lens.sum()),
-        "utterances": float(features.size(0)),
+        "utterances": float(num_utterances),
         "simple_loss": float(s_out.simple_loss.detach()),
         "pruned_loss": float(s_out.pruned_loss.detach()),
         "ctc_loss": float(s_out.ctc_loss.detach()) if s_out.ctc_loss is not None else 0.0,

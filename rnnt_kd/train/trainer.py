@@ -36,6 +36,7 @@ from rnnt_kd.train import distributed as dist_lib
 from rnnt_kd.train.losses import LossConfig, compute_loss
 from rnnt_kd.train.model_io import load_model, load_teacher
 from rnnt_kd.train.optim import Eden, make_optimizer
+from rnnt_kd.train.teacher_cache import TeacherCache, file_sha256
 from rnnt_kd.utils import fix_random_seed, pick_device, setup_logger
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,26 @@ class Trainer:
                 "teacher hears other features for %d cuts (%s)",
                 len(self.teacher_inputs),
                 args.teacher_input_cuts,
+            )
+        self.teacher_cache: Optional[TeacherCache] = None
+        if getattr(args, "teacher_cache", None):
+            c = self.loss_config
+            self.teacher_cache = TeacherCache(
+                args.teacher_cache,
+                expected={
+                    "teacher_sha256": file_sha256(args.teacher_checkpoint),
+                    "temperature": c.distill_temperature,
+                    "prune_range": c.prune_range,
+                    "am_scale": c.am_scale,
+                    "lm_scale": c.lm_scale,
+                    "teacher_input_cuts": _resolved(getattr(args, "teacher_input_cuts", None)),
+                },
+            )
+            log.info(
+                "teacher band of %d training cuts read from %s (the teacher runs on "
+                "validation batches only)",
+                len(self.teacher_cache),
+                args.teacher_cache,
             )
         self.pruner: Optional[pruning.GradualPruner] = None
         if args.target_sparsity > 0:
@@ -289,6 +310,18 @@ class Trainer:
         append_bad_ids(self.bad_ids_path, skipped)
 
     def _loss(self, model, feats, feat_lens, targets, target_lens, cut_ids=None):
+        if self.teacher_cache is not None and cut_ids is not None:  # a training batch
+            band = self.teacher_cache.batch(cut_ids, target_lens, targets.size(1), feats.device)
+            return compute_loss(
+                model,
+                feats,
+                feat_lens,
+                targets,
+                target_lens,
+                self.loss_config,
+                self.batch_idx_train,
+                teacher_band=band,
+            )
         teacher_feats = None
         if self.teacher is not None and self.teacher_inputs is not None and cut_ids is not None:
             teacher_feats = self.teacher_inputs.features(feats, feat_lens, cut_ids)
@@ -468,6 +501,11 @@ class Trainer:
                 self.skipped_cuts_total,
                 self.bad_ids_path,
             )
+
+
+def _resolved(path: Optional[str]) -> Optional[str]:
+    """An absolute path (how a teacher cache records its ``--teacher-input-cuts``), or None."""
+    return str(Path(path).resolve()) if path else None
 
 
 def per_frame(tot: Dict[str, float]) -> Dict[str, float]:

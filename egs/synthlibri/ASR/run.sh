@@ -36,6 +36,7 @@ random_text=""
 mixed_voices=""         # share of espeak training speakers with a new (crossed) variant timbre
 lexicon_decoding=true   # stage 6 also decodes with the corpus's closed word list (decode --lexicon)
 clean_teacher=""        # KD: the teacher hears the clean original of each far-field training copy
+teacher_cache=""        # KD students read the teacher's band from a file computed once (stage 5)
 distill_scale=""; distill_temperature=""; max_duration=""
 teacher_model=""; small_model=""   # train CLI model options, e.g. "--model-preset medium"
 sweep_scales="0.1 0.3 1.0"; sweep_temperatures="1.0"   # stage 7
@@ -44,6 +45,7 @@ help_message="usage: ./run.sh [--stage N] [--stop-stage M] [--preset default|smo
   [--sparse60-epochs E] [--small-epochs E]
   [--teacher-world-size W] [--train-farfield F] [--teacher-anneal E] [--speed-perturb true|false]
   [--random-text F] [--mixed-voices F] [--lexicon-decoding true|false] [--clean-teacher true|false]
+  [--teacher-cache true|false]
   [--distill-scale B] [--distill-temperature T] [--max-duration S] [--world-size W]
   [--dl-dir DIR] [--data-dir DIR] [--exp-root DIR] [--results-dir DIR] [--num-jobs J] [--seed S]
   [--teacher-model '--model-preset medium ...'] [--small-model '--model-preset small ...']
@@ -77,18 +79,21 @@ case "$preset" in
            d_s60epochs=1; d_smallepochs=2; d_teacher_ws=1
            d_maxdur=60; d_max_vocab=300; d_utts_per_spk=4; d_train_text=spliced; d_train_ff=0.25; d_avg=1; d_scale=0.3; d_temp=1.0; d_opts=$cpu_opts
            d_tanneal=1; d_sp=false; d_clean_teacher=false; d_random_text=0.5; d_mixed=0.5; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
+           d_tcache=true
            d_tmodel="--model-preset tiny --encoder-dim 64 --feedforward-dim 128 --decoder-dim 64 --joiner-dim 64 $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 32 --num-heads 2 --num-encoder-layers 1 --feedforward-dim 64 --decoder-dim 32 --joiner-dim 32 $cpu_arch" ;;
   default) d_num_train=8000; d_num_dev=200; d_num_test=200; d_vocab=128; d_tepochs=14; d_sepochs=4
            d_s60epochs=2; d_smallepochs=3; d_teacher_ws=2
-           d_maxdur=40; d_max_vocab=500; d_utts_per_spk=8; d_train_text=spliced; d_train_ff=0.25; d_avg=2; d_scale=0.3; d_temp=2.0; d_opts=$cpu_opts
+           d_maxdur=40; d_max_vocab=500; d_utts_per_spk=8; d_train_text=spliced; d_train_ff=0.25; d_avg=2; d_scale=1.0; d_temp=2.0; d_opts=$cpu_opts
            d_tanneal=5; d_sp=false; d_clean_teacher=false; d_random_text=0.5; d_mixed=0.5; d_sparse_anneal_share=0.3333; d_small_anneal_share=0.5
+           d_tcache=true
            d_tmodel="--model-preset small $cpu_arch"
            d_smodel="--model-preset tiny --encoder-dim 64 --num-encoder-layers 2 --feedforward-dim 256 --decoder-dim 96 --joiner-dim 96 $cpu_arch" ;;
   gpu)     d_num_train=20000; d_num_dev=500; d_num_test=500; d_vocab=500; d_tepochs=10; d_sepochs=4
            d_s60epochs=4; d_smallepochs=10; d_teacher_ws=$world_size
            d_maxdur=600; d_max_vocab=5000; d_utts_per_spk=20; d_train_text=natural; d_train_ff=0.3; d_avg=5; d_scale=0.3; d_temp=1.0
            d_opts="--base-lr 3e-3"; d_tanneal=0; d_sp=true; d_clean_teacher=false; d_random_text=0; d_mixed=0.5; d_sparse_anneal_share=0; d_small_anneal_share=0
+           d_tcache=false  # SpecAugment is on: the students' teacher hears the masked features
            d_tmodel="--model-preset large --use-ctc true --layer-scale 0.1"
            d_smodel="--model-preset medium --use-ctc true --layer-scale 0.1" ;;
   *) echo "unknown --preset '$preset' (default|smoke|gpu)" >&2; exit 2 ;;
@@ -103,6 +108,7 @@ train_farfield=${train_farfield:-$d_train_ff}
 teacher_anneal=${teacher_anneal:-$d_tanneal}
 speed_perturb=${speed_perturb:-$d_sp}
 clean_teacher=${clean_teacher:-$d_clean_teacher}
+teacher_cache=${teacher_cache:-$d_tcache}
 random_text=${random_text:-$d_random_text}
 mixed_voices=${mixed_voices:-$d_mixed}
 # LR anneal of the students (CPU presets): a sparse student anneals over its fine-tuning phase
@@ -190,13 +196,30 @@ sparse_args() {
 kd_args() {
   local a="--teacher-checkpoint $teacher_ckpt --distill-scale $1 --distill-temperature $2"
   if [ "$clean_teacher" = true ] && [ -f "$teacher_inputs" ]; then a+=" --teacher-input-cuts $teacher_inputs"; fi
+  [ "$teacher_cache" = true ] && a+=" --teacher-cache $(teacher_cache_file "$2")"
   echo "$a"
+}
+# the teacher's band posteriors at temperature T, computed once for every KD student
+# (rnnt_kd.bin.cache_teacher: a KD student then costs what a plain one does, not ~1.4x)
+teacher_cache_file() { echo "$exp_root/teacher/band-epoch-$teacher_epochs-T$1.pt"; }
+make_teacher_cache() {  # make_teacher_cache T
+  local out; out=$(teacher_cache_file "$1")
+  [ "$teacher_cache" = true ] || return 0
+  [ -f "$out" ] && return 0
+  local extra=()
+  if [ "$clean_teacher" = true ] && [ -f "$teacher_inputs" ]; then extra=(--teacher-input-cuts "$teacher_inputs"); fi
+  log "teacher band at temperature $1 -> $out"
+  PY -m rnnt_kd.bin.cache_teacher --teacher-checkpoint "$teacher_ckpt" \
+    --train-cuts "${train_cuts[@]}" --bpe-model "$lang_dir/bpe.model" \
+    --distill-temperature "$1" --max-duration "$max_duration" --num-threads "$num_jobs" \
+    --out "$out" "${extra[@]}"
 }
 students() {
   local kd
   kd=$(kd_args "$distill_scale" "$distill_temperature")
-  # longest first (default preset: 4-epoch 90%, 2-epoch 60% and 3-epoch small students, KD runs
-  # cost ~1.3-1.6x), so that the two cores finish together
+  # longest first (default preset: 4-epoch 90%, 2-epoch 60% and 3-epoch small students; a KD
+  # run costs what a plain one does with --teacher-cache, ~1.3x without), so that the two cores
+  # finish together
   echo "sparse90_kd|$(sparse_args 0.9 "$student_epochs") $kd"
   echo "sparse90|$(sparse_args 0.9 "$student_epochs")"
   echo "sparse60_kd|$(sparse_args 0.6 "$sparse60_epochs") $kd"
@@ -249,6 +272,7 @@ make_teacher_inputs() {
 stage5() {
   pruning_schedule
   make_teacher_inputs
+  make_teacher_cache "$distill_temperature"
   students | run_students
 }
 avg_for() { echo $(( $1 < d_avg ? $1 : d_avg )); }  # checkpoints to average: a 2-epoch run has 2
@@ -304,6 +328,7 @@ stage7() {
   avg=$(sparse_avg_for "$student_epochs")
   pruning_schedule
   make_teacher_inputs
+  for t in $sweep_temperatures; do make_teacher_cache "$t"; done
   local prune
   prune=$(sparse_args 0.9 "$student_epochs")
   for b in $sweep_scales; do

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Compute a frozen teacher's band posteriors over the training data once, for KD students.
+
+  python -m rnnt_kd.bin.cache_teacher --teacher-checkpoint exp/teacher/epoch-14.pt \\
+      --train-cuts data/fbank/synthlibri_cuts_train-clean-synth.jsonl.gz \\
+      --bpe-model data/lang_bpe_128/bpe.model --distill-temperature 2.0 \\
+      --out exp/teacher/band-epoch-14-T2.0.pt
+  python -m rnnt_kd.bin.train ... --teacher-checkpoint exp/teacher/epoch-14.pt \\
+      --distill-temperature 2.0 --teacher-cache exp/teacher/band-epoch-14-T2.0.pt
+
+Every KD student then reads the teacher's prune ranges and y/blank/rest log-probs
+(``rnnt_kd.train.teacher_cache``) instead of running the teacher at each step. The file records
+the teacher checkpoint's SHA-256, the temperature, --prune-range, --am-scale and --lm-scale;
+``train --teacher-cache`` refuses a file made with other values. --prune-range, --am-scale,
+--lm-scale, --min/--max-utt-duration default to train's defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+log = logging.getLogger("cache_teacher")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    from rnnt_kd.bin.train import get_parser as train_parser
+
+    t = train_parser()
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--teacher-checkpoint", required=True, help="the frozen teacher (epoch-N.pt)")
+    p.add_argument("--train-cuts", nargs="+", required=True, help="the students' training cuts")
+    p.add_argument("--bpe-model", required=True, help="the students' (and teacher's) BPE model")
+    p.add_argument("--out", required=True, help="cache file to write")
+    p.add_argument(
+        "--distill-temperature", type=float, default=t.get_default("distill_temperature")
+    )
+    p.add_argument("--prune-range", type=int, default=t.get_default("prune_range"))
+    p.add_argument("--am-scale", type=float, default=t.get_default("am_scale"))
+    p.add_argument("--lm-scale", type=float, default=t.get_default("lm_scale"))
+    p.add_argument("--min-utt-duration", type=float, default=t.get_default("min_utt_duration"))
+    p.add_argument("--max-utt-duration", type=float, default=t.get_default("max_utt_duration"))
+    p.add_argument(
+        "--teacher-input-cuts",
+        default=None,
+        help="as in train: features the teacher hears instead of the students' (clean teacher)",
+    )
+    p.add_argument("--max-duration", type=float, default=200.0, help="seconds of audio per batch")
+    p.add_argument("--num-threads", type=int, default=2)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO
+    )
+    from rnnt_kd.data import AsrDataModule, Tokenizer, batch_is_empty, batch_to_tensors
+    from rnnt_kd.data.datamodule import filter_cuts, load_cuts
+    from rnnt_kd.data.teacher_inputs import TeacherInputs
+    from rnnt_kd.model.conformer import subsampled_lengths
+    from rnnt_kd.train.checkpoint import CheckpointError
+    from rnnt_kd.train.model_io import load_model
+    from rnnt_kd.train.teacher_cache import build_teacher_cache, file_sha256
+
+    torch.set_num_threads(args.num_threads)
+    try:
+        if args.distill_temperature <= 0:
+            raise ValueError("--distill-temperature must be > 0")
+        tokenizer = Tokenizer(args.bpe_model)
+        teacher, _ = load_model(args.teacher_checkpoint)
+        if teacher.config.vocab_size != tokenizer.vocab_size:
+            raise ValueError(
+                f"teacher vocab_size {teacher.config.vocab_size} != BPE model's "
+                f"{tokenizer.vocab_size}"
+            )
+        cuts = filter_cuts(
+            load_cuts(args.train_cuts),
+            tokenizer,
+            min_duration=args.min_utt_duration,
+            max_duration=args.max_utt_duration,
+            subsampled_length_fn=subsampled_lengths,
+        )
+        inputs = TeacherInputs(args.teacher_input_cuts) if args.teacher_input_cuts else None
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        print(f"cache_teacher: error: {e}", file=sys.stderr)
+        return 2
+    loader = AsrDataModule().valid_dataloader(cuts, max_duration=args.max_duration)
+
+    def batches():
+        for batch in loader:
+            if batch_is_empty(batch):
+                continue
+            feats, lens, targets, target_lens, cut_ids, _ = batch_to_tensors(batch, tokenizer)
+            if inputs is not None:
+                feats = inputs.features(feats, lens, cut_ids)
+            yield feats, lens, targets, target_lens, cut_ids
+
+    meta = {
+        "teacher_checkpoint": str(args.teacher_checkpoint),
+        "teacher_sha256": file_sha256(args.teacher_checkpoint),
+        "temperature": args.distill_temperature,
+        "prune_range": args.prune_range,
+        "am_scale": args.am_scale,
+        "lm_scale": args.lm_scale,
+        "teacher_input_cuts": (
+            str(Path(args.teacher_input_cuts).resolve()) if args.teacher_input_cuts else None
+        ),
+        "train_cuts": [str(c) for c in args.train_cuts],
+    }
+    with tqdm(total=len(cuts), desc="teacher band", unit="utt") as bar:
+        cache = build_teacher_cache(teacher, batches(), meta, progress=bar)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    torch.save(cache, tmp)
+    tmp.replace(out)  # never a half-written cache under the real name
+    log.info("%d cuts -> %s (%.1f MB)", len(cache["cuts"]), out, out.stat().st_size / 1e6)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
