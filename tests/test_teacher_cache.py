@@ -118,6 +118,8 @@ def test_cache_refuses_other_settings_and_unknown_cuts(tiny_data, tiny_teacher, 
         TeacherCache(path, expected={**_meta(tiny_teacher, cfg), "temperature": 1.0})
     with pytest.raises(ValueError, match="teacher_sha256"):
         TeacherCache(path, expected={**_meta(tiny_teacher, cfg), "teacher_sha256": "0" * 64})
+    with pytest.raises(ValueError, match="teacher_inputs_sha256=None"):  # made without them
+        TeacherCache(path, expected={**_meta(tiny_teacher, cfg), "teacher_inputs_sha256": "ab"})
     cache = TeacherCache(path, expected=_meta(tiny_teacher, cfg))
     with pytest.raises(ValueError, match="no entry for cut 'nope'"):
         cache.batch(["nope"], torch.tensor([3]), 3)

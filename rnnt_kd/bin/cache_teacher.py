@@ -110,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         "prune_range": args.prune_range,
         "am_scale": args.am_scale,
         "lm_scale": args.lm_scale,
-        "teacher_input_cuts": (
-            str(Path(args.teacher_input_cuts).resolve()) if args.teacher_input_cuts else None
+        "teacher_input_cuts": args.teacher_input_cuts,
+        "teacher_inputs_sha256": (
+            file_sha256(args.teacher_input_cuts) if args.teacher_input_cuts else None
         ),
         "train_cuts": [str(c) for c in args.train_cuts],
     }

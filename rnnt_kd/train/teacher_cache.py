@@ -141,7 +141,7 @@ class TeacherCache:
     """
 
     def __init__(self, path: Pathlike, expected: Optional[Dict[str, Any]] = None):
-        data = torch.load(path, map_location="cpu", weights_only=False)
+        data = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(data, dict) or "meta" not in data or "cuts" not in data:
             raise ValueError(f"{path}: not a teacher cache (rnnt_kd.bin.cache_teacher)")
         self.path = Path(path)

@@ -151,7 +151,9 @@ class Trainer:
                     "prune_range": c.prune_range,
                     "am_scale": c.am_scale,
                     "lm_scale": c.lm_scale,
-                    "teacher_input_cuts": _resolved(getattr(args, "teacher_input_cuts", None)),
+                    "teacher_inputs_sha256": _sha256_or_none(
+                        getattr(args, "teacher_input_cuts", None)
+                    ),
                 },
             )
             log.info(
@@ -503,9 +505,9 @@ class Trainer:
             )
 
 
-def _resolved(path: Optional[str]) -> Optional[str]:
-    """An absolute path (how a teacher cache records its ``--teacher-input-cuts``), or None."""
-    return str(Path(path).resolve()) if path else None
+def _sha256_or_none(path: Optional[str]) -> Optional[str]:
+    """How a teacher cache records its ``--teacher-input-cuts`` (the file's SHA-256), or None."""
+    return file_sha256(path) if path else None
 
 
 def per_frame(tot: Dict[str, float]) -> Dict[str, float]:
