@@ -452,14 +452,21 @@ def band_distill_loss_from_logits(
             f"student_logits {tuple(student_logits.shape)} and teacher_logits "
             f"{tuple(teacher_logits.shape)} must both be (B, T, s_range, V)"
         )
-    s = band_ybr_log_probs_from_logits(
-        student_logits, targets, ranges, boundary, blank_id, temperature, chunk_size
-    )
     with torch.no_grad():
         t = band_ybr_log_probs_from_logits(
             teacher_logits.detach(), targets, ranges, boundary, blank_id, temperature, chunk_size
         )
-    return _reduce(three_class_kl(*t, *s), band_node_mask(ranges, boundary), reduction)
+    return band_distill_loss_from_teacher_log_probs(
+        student_logits,
+        torch.stack(t, dim=-1),
+        targets,
+        ranges,
+        boundary,
+        blank_id,
+        temperature,
+        reduction,
+        chunk_size,
+    )
 
 
 def band_ybr_log_probs_from_logits(

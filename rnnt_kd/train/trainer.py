@@ -312,20 +312,12 @@ class Trainer:
         append_bad_ids(self.bad_ids_path, skipped)
 
     def _loss(self, model, feats, feat_lens, targets, target_lens, cut_ids=None):
-        if self.teacher_cache is not None and cut_ids is not None:  # a training batch
+        """compute_loss for a batch; ``cut_ids`` is given for training batches only (the
+        teacher cache and the teacher's own inputs hold training cuts)."""
+        teacher_feats, band = None, None
+        if self.teacher_cache is not None and cut_ids is not None:
             band = self.teacher_cache.batch(cut_ids, target_lens, targets.size(1), feats.device)
-            return compute_loss(
-                model,
-                feats,
-                feat_lens,
-                targets,
-                target_lens,
-                self.loss_config,
-                self.batch_idx_train,
-                teacher_band=band,
-            )
-        teacher_feats = None
-        if self.teacher is not None and self.teacher_inputs is not None and cut_ids is not None:
+        elif self.teacher is not None and self.teacher_inputs is not None and cut_ids is not None:
             teacher_feats = self.teacher_inputs.features(feats, feat_lens, cut_ids)
         return compute_loss(
             model,
@@ -337,6 +329,7 @@ class Trainer:
             self.batch_idx_train,
             self.teacher,
             teacher_feats,
+            band,
         )
 
     def _step(self, batch: Dict[str, Any]) -> Optional[Dict[str, float]]:
