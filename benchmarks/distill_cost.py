@@ -95,7 +95,9 @@ class CachedTeacher:
         self._next: Optional[TransducerOutput] = None
 
     def _copy(self) -> TransducerOutput:
-        return TransducerOutput(**{k: v.clone() for k, v in vars(self.out).items()})
+        return TransducerOutput(
+            **{k: v.clone() if v is not None else None for k, v in vars(self.out).items()}
+        )
 
     def prime(self) -> None:
         self._next = self._copy()
@@ -111,20 +113,30 @@ class CachedTeacher:
 
 
 class Setup:
-    """Models and a random batch (fixed seeds)."""
+    """Models and a random batch (fixed seeds); shape (B, T', U, V) as given, on ``device``."""
 
-    def __init__(self, student_preset: str) -> None:
+    def __init__(
+        self,
+        student_preset: str,
+        device: str = "cpu",
+        b: int = B,
+        t_out: int = T_OUT,
+        u: int = U,
+        v: int = V,
+    ) -> None:
         torch.set_num_threads(2)
         torch.manual_seed(0)
-        self.teacher = Transducer(TransducerConfig.from_preset(TEACHER, V)).eval()
+        self.teacher = Transducer(TransducerConfig.from_preset(TEACHER, v)).eval().to(device)
         torch.manual_seed(1)
-        self.student = Transducer(TransducerConfig.from_preset(student_preset, V)).train()
+        self.student = (
+            Transducer(TransducerConfig.from_preset(student_preset, v)).train().to(device)
+        )
         g = torch.Generator().manual_seed(2)
-        t_in = min_input_frames(T_OUT)
-        self.x = torch.randn(B, t_in, 80, generator=g)
-        self.x_lens = torch.full((B,), t_in, dtype=torch.int64)
-        self.y = torch.randint(1, V, (B, U), generator=g)
-        self.y_lens = torch.full((B,), U, dtype=torch.int64)
+        t_in = min_input_frames(t_out)
+        self.x = torch.randn(b, t_in, 80, generator=g).to(device)
+        self.x_lens = torch.full((b,), t_in, dtype=torch.int64, device=device)
+        self.y = torch.randint(1, v, (b, u), generator=g).to(device)
+        self.y_lens = torch.full((b,), u, dtype=torch.int64, device=device)
 
     def teacher_forward(self) -> TransducerOutput:
         """Exactly the call compute_loss makes for the teacher."""

@@ -156,15 +156,23 @@ CMAKE
     PIP install --no-deps --force-reinstall "$whl"
   }
   # -DFT_WITH_CUDA=OFF: otherwise it finds nvcc and tries (and fails) to build CUDA kernels
-  # RNNT_KD_CUDA=1 (GPU users without k2): build fast_rnnt's CUDA kernels against torch's own
-  # CMake config (needs nvcc and a CUDA build of torch); wheels go to a separate cache folder.
+  # RNNT_KD_CUDA=1 (GPU users without k2): fast_rnnt's CMake hard-codes GPU archs that CUDA >= 12
+  # rejects, so its CUDA kernels are built with torch's extension builder instead
+  # (local/build_fast_rnnt_cuda.py; archs: $TORCH_CUDA_ARCH_LIST, else the visible GPUs').
   ft_build() {
     if [ "${RNNT_KD_CUDA:-0}" = 1 ]; then
       need_tool nvcc "a CUDA toolkit matching your torch build"
-      local torch_cmake
-      torch_cmake=$(P -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')/Torch
-      WH="$WH-cuda" FT_CMAKE_ARGS="${CMAKE_COMMON/-DTorch_DIR=$SUPPORT\/torch_cpu/-DTorch_DIR=$torch_cmake} \
- -DFT_BUILD_TESTS=OFF -DFT_WITH_CUDA=ON" FT_MAKE_ARGS="-j$JOBS" build_ext fast_rnnt $FAST_RNNT_VER
+      local whl src
+      whl=$(ls "$WH-cuda"/fast_rnnt-"$FAST_RNNT_VER"-*.whl 2>/dev/null | head -1 || true)
+      if [ -z "$whl" ]; then
+        src=$(mktemp -d)
+        PIP download --no-deps --no-binary :all: "fast_rnnt==$FAST_RNNT_VER" -d "$src"
+        PATH="$VENV/bin:$PATH" P "$REPO/local/build_fast_rnnt_cuda.py" --jobs "$JOBS" \
+          --sdist "$src/fast_rnnt-$FAST_RNNT_VER.tar.gz" --wheel-dir "$WH-cuda"
+        rm -rf "$src"
+        whl=$(ls "$WH-cuda"/fast_rnnt-"$FAST_RNNT_VER"-*.whl | head -1)
+      fi
+      PIP install --no-deps --force-reinstall "$whl"
     else
       FT_CMAKE_ARGS="$CMAKE_COMMON -DFT_BUILD_TESTS=OFF -DFT_WITH_CUDA=OFF" FT_MAKE_ARGS="-j$JOBS" \
         build_ext fast_rnnt $FAST_RNNT_VER
