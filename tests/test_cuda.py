@@ -41,8 +41,8 @@ def test_pruned_rnnt_loss_and_grads_match_cpu():
     am, lm, symbols, boundary = _rand_lattice()
     out = {}
     for dev in ("cpu", "cuda"):
-        a = am.to(dev).requires_grad_()
-        l_ = lm.to(dev).requires_grad_()
+        a = am.detach().to(dev).requires_grad_()  # a fresh leaf per device
+        l_ = lm.detach().to(dev).requires_grad_()
         simple, (px_grad, py_grad) = backend.rnnt_loss_smoothed(
             lm=l_,
             am=a,
