@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 from typing import Dict
 
@@ -110,6 +111,35 @@ def train_argv(data: Dict[str, Path], exp_dir: Path, *extra: str) -> list:
         "0.5",
         *extra,
     ]
+
+
+def sparse_kd_args(teacher: Path, distill_scale: str = "0.5") -> list:
+    """Extra ``train`` arguments: a 60 %-sparse student pruned from ``teacher`` within 4 steps,
+    distilled from the same checkpoint, 2 epochs."""
+    return [
+        "--num-epochs",
+        "2",
+        "--init-from",
+        str(teacher),
+        "--target-sparsity",
+        "0.6",
+        "--prune-start-step",
+        "0",
+        "--prune-end-step",
+        "4",
+        "--prune-every",
+        "1",
+        "--teacher-checkpoint",
+        str(teacher),
+        "--distill-scale",
+        distill_scale,
+    ]
+
+
+def logged_distill_losses(exp_dir: Path) -> list:
+    """The per-batch ``distill_loss`` values of a training run's logs."""
+    text = "\n".join(p.read_text() for p in (exp_dir / "log").glob("log-train-*"))
+    return [float(x) for x in re.findall(r"batch: [^|]*distill_loss=([0-9.e+-]+)", text)]
 
 
 @pytest.fixture(scope="session")

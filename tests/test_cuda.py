@@ -7,8 +7,6 @@ built by ``RNNT_KD_CUDA=1 local/setup.sh``).
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 
@@ -18,7 +16,7 @@ from rnnt_kd.bin import train as train_cli
 from rnnt_kd.model import Transducer, TransducerConfig
 from rnnt_kd.train import checkpoint as ckpt_lib
 from rnnt_kd.train.losses import LossConfig, compute_loss
-from tests.conftest import train_argv
+from tests.conftest import logged_distill_losses, sparse_kd_args, train_argv
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 CUDA = torch.device("cuda")
@@ -125,22 +123,7 @@ def test_train_prune_distill_and_decode_on_cuda(tiny_data, tiny_teacher, tmp_pat
             "cuda",
             "--use-bf16",
             "true",
-            "--num-epochs",
-            "2",
-            "--init-from",
-            str(tiny_teacher),
-            "--target-sparsity",
-            "0.6",
-            "--prune-start-step",
-            "0",
-            "--prune-end-step",
-            "4",
-            "--prune-every",
-            "1",
-            "--teacher-checkpoint",
-            str(tiny_teacher),
-            "--distill-scale",
-            "1.0",
+            *sparse_kd_args(tiny_teacher, distill_scale="1.0"),
         )
     )
     ckpt = ckpt_lib.load_checkpoint(exp / "epoch-2.pt")
@@ -148,8 +131,7 @@ def test_train_prune_distill_and_decode_on_cuda(tiny_data, tiny_teacher, tmp_pat
     model = Transducer(TransducerConfig.from_dict(ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     assert pruning.sparsity_report(model).global_sparsity == pytest.approx(0.6, abs=1e-3)
-    log = "\n".join(p.read_text() for p in (exp / "log").glob("log-train-*"))
-    kd = [float(v) for v in re.findall(r"batch: [^|]*distill_loss=([0-9.e+-]+)", log)]
+    kd = logged_distill_losses(exp)
     assert kd and all(v > 0 for v in kd)
     wers = {}
     for dev in ("cpu", "cuda"):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 
@@ -12,38 +10,12 @@ from rnnt_kd.bin import train as train_cli
 from rnnt_kd.data import Tokenizer, train_bpe
 from rnnt_kd.train import checkpoint as ckpt_lib
 from rnnt_kd.train.model_io import load_averaged_model
-from tests.conftest import WORDS, train_argv
-
-
-def _distill_losses(exp_dir):
-    text = "\n".join(p.read_text() for p in (exp_dir / "log").glob("log-train-*"))
-    return [float(x) for x in re.findall(r"batch: [^|]*distill_loss=([0-9.e+-]+)", text)]
+from tests.conftest import WORDS, logged_distill_losses, sparse_kd_args, train_argv
 
 
 def test_pruned_distilled_student(tiny_data, tiny_teacher, tmp_path):
     exp = tmp_path / "sparse60_kd"
-    train_cli.main(
-        train_argv(
-            tiny_data,
-            exp,
-            "--num-epochs",
-            "2",
-            "--init-from",
-            str(tiny_teacher),
-            "--target-sparsity",
-            "0.6",
-            "--prune-start-step",
-            "0",
-            "--prune-end-step",
-            "4",
-            "--prune-every",
-            "1",
-            "--teacher-checkpoint",
-            str(tiny_teacher),
-            "--distill-scale",
-            "0.5",
-        )
-    )
+    train_cli.main(train_argv(tiny_data, exp, *sparse_kd_args(tiny_teacher)))
     for epoch in (1, 2):
         ckpt = ckpt_lib.load_checkpoint(exp / f"epoch-{epoch}.pt")
         assert ckpt["masks"], "pruning masks are saved in the checkpoint"
@@ -55,7 +27,7 @@ def test_pruned_distilled_student(tiny_data, tiny_teacher, tmp_path):
     rep = pruning.sparsity_report(model)
     assert rep.global_sparsity == pytest.approx(0.6, abs=1e-3)
     assert rep.nonzero_params < rep.total_params
-    kd = _distill_losses(exp)
+    kd = logged_distill_losses(exp)
     assert kd and all(v > 0 for v in kd) and all(torch.isfinite(torch.tensor(kd)))
 
 
@@ -99,7 +71,7 @@ def test_distillation_variants_train(
             "1",
         )
     )
-    kd = _distill_losses(exp)
+    kd = logged_distill_losses(exp)
     assert len(kd) == 2 and all(v > 0 for v in kd)
 
 
