@@ -10,6 +10,7 @@ import torch
 
 from rnnt_kd.model import Transducer, TransducerConfig
 from rnnt_kd.train.checkpoint import CheckpointError, averaged_model_state, load_checkpoint
+from rnnt_kd.train.export import expand_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +30,11 @@ def model_from_state(
 
 
 def load_model(path: Path | str) -> Tuple[Transducer, Dict[str, Any]]:
-    """Model (eval mode) and the raw checkpoint dict from one checkpoint file."""
+    """Model (eval mode) and the raw checkpoint dict from one checkpoint or exported file."""
     ckpt = load_checkpoint(path)
     if "model_config" not in ckpt:
         raise CheckpointError(f"{path} has no model_config")
-    model = model_from_state(ckpt["model"], ckpt["model_config"])
+    model = model_from_state(expand_state_dict(ckpt), ckpt["model_config"])
     model.eval()
     return model, ckpt
 

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Export a trained model for inference (icefall's ``export.py``): averaged weights, no optimizer.
+
+  python -m rnnt_kd.bin.export --exp-dir exp/sparse90_kd --epoch 4 --avg 2
+  python -m rnnt_kd.bin.export --checkpoint exp/teacher/epoch-14.pt --out teacher.pt --dtype float16
+
+Writes ``--out`` (default ``<exp-dir>/pretrained-epoch-E-avg-A.pt``), readable by
+``decode --checkpoint`` and ``transcribe --checkpoint``. Weights that are at least
+``--min-sparsity`` zeros (a pruned student's) are stored as a bitmask plus their non-zero values,
+so the file shrinks with the sparsity (``rnnt_kd.train.export``). Prints a size summary and, with
+``--json``, writes it as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+import torch
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--exp-dir", default=None, help="training directory with epoch-N.pt")
+    p.add_argument("--epoch", type=int, default=None, help="last epoch to average")
+    p.add_argument("--avg", type=int, default=1, help="average this many epochs ending at --epoch")
+    p.add_argument("--checkpoint", default=None, help="export this file instead of --epoch/--avg")
+    p.add_argument("--out", default=None, help="output file (default: see above)")
+    p.add_argument(
+        "--min-sparsity",
+        type=float,
+        default=0.0,
+        help="store a weight as bitmask + non-zero values when at least this share of it is "
+        "zero and that saves space (default 0: whenever it saves space, i.e. > 3.1 %% zeros at "
+        "float32); 1.0 stores every weight dense",
+    )
+    p.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="stored precision")
+    p.add_argument("--json", default=None, help="also write the size summary here")
+    return p
+
+
+def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    if args.checkpoint is None and (args.exp_dir is None or args.epoch is None):
+        parser.error("give --checkpoint FILE, or --exp-dir DIR with --epoch E [--avg A]")
+    if args.checkpoint is not None and args.epoch is not None:
+        parser.error("--checkpoint and --epoch exclude each other")
+    if not 0.0 <= args.min_sparsity <= 1.0:
+        parser.error(f"--min-sparsity must be in [0, 1], got {args.min_sparsity}")
+
+
+def main(argv: List[str] | None = None) -> Dict[str, Any]:
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    check_args(args, parser)
+    from rnnt_kd import pruning
+    from rnnt_kd.train.checkpoint import CheckpointError, averaged_model_state, load_checkpoint
+    from rnnt_kd.train.export import expand_state_dict, export_model
+    from rnnt_kd.train.model_io import model_from_state
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        if args.checkpoint:
+            ckpt = load_checkpoint(args.checkpoint)
+            state = expand_state_dict(ckpt)
+            source: Dict[str, Any] = {"checkpoint": str(args.checkpoint)}
+            out = Path(args.out or Path(args.checkpoint).with_name("pretrained.pt"))
+        else:
+            state, ckpt = averaged_model_state(args.exp_dir, args.epoch, args.avg)
+            source = {"exp_dir": str(args.exp_dir), "epoch": args.epoch, "avg": args.avg}
+            out = Path(
+                args.out or Path(args.exp_dir) / f"pretrained-epoch-{args.epoch}-avg-{args.avg}.pt"
+            )
+        path = export_model(state, ckpt, out, args.min_sparsity, DTYPES[args.dtype], source)
+    except CheckpointError as e:
+        sys.exit(f"export: {e}")
+    report = pruning.sparsity_report(model_from_state(state, ckpt["model_config"]))
+    total, nonzero = report.total_params, report.nonzero_params
+    dense_bytes = sum(t.numel() * t.element_size() for t in state.values())
+    summary = {
+        "out": str(path),
+        "params": total,
+        "nonzero_params": nonzero,
+        "sparsity": report.total_sparsity,
+        "dense_float32_mb": dense_bytes / 1e6,
+        "file_mb": path.stat().st_size / 1e6,
+        "dtype": args.dtype,
+    }
+    summary["file_vs_dense"] = summary["file_mb"] / summary["dense_float32_mb"]
+    print(
+        f"{path}: {nonzero / 1e6:.2f}M of {total / 1e6:.2f}M parameters non-zero "
+        f"(sparsity {100 * summary['sparsity']:.1f} %), {summary['file_mb']:.2f} MB "
+        f"({100 * summary['file_vs_dense']:.0f} % of the dense float32 weights, "
+        f"{summary['dense_float32_mb']:.2f} MB)"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
