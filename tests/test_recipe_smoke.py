@@ -94,6 +94,11 @@ def test_results_table_and_json(smoke_run):
         assert rows[name]["params"] == rows["teacher"]["params"]
         assert rows[name]["nonzero_params"] < rows["teacher"]["nonzero_params"]
     assert rows["small"]["params"] < rows["teacher"]["params"]
+    # stage 6 exports every decoded model; sparse weights packed: the files shrink with sparsity
+    sizes = {name: rows[name]["export"]["file_vs_dense"] for name in MODELS}
+    assert sizes["sparse90"] < 0.3 < sizes["sparse60"] < 0.6 < sizes["teacher"] < 1.1  # + pickle
+    assert rows["sparse90"]["export"]["nonzero_params"] == rows["sparse90"]["nonzero_params"]
+    assert re.search(r"^\| sparse90_kd \| [0-9.]+M \| [0-9.]+M \| [0-9.]+ \| [12]\d% \|$", md, re.M)
     # KD flags only where they belong; relative change computed from the two rows
     assert "--teacher-checkpoint" in rows["sparse90_kd"]["command"]
     assert "--teacher-checkpoint" not in rows["sparse90"]["command"]

@@ -107,6 +107,9 @@ def collect(exp_root: Path) -> List[Dict[str, Any]]:
                 row.setdefault("suffix", w["suffix"].split("-beam")[0])
         if "suffix" in row:
             row.update(model_stats(d, row["suffix"]))
+            exported = d / f"pretrained-{row['suffix']}.json"  # written by rnnt_kd.bin.export
+            if exported.is_file():
+                row["export"] = json.loads(exported.read_text())
         rows.append(row)
     by_name = {r["name"]: r for r in rows}
     for r in rows:
@@ -162,6 +165,28 @@ def fmt_pct(x: Optional[float], signed: bool = False) -> str:
     if x is None:
         return "-"
     return f"{x:+.1f}%" if signed else f"{x:.2f}"
+
+
+def export_table(rows: List[Dict[str, Any]]) -> List[str]:
+    """Markdown lines: the exported inference file of each model (``rnnt_kd.bin.export``)."""
+    rows = [r for r in rows if r.get("export")]
+    if not rows:
+        return []
+    lines = [
+        "## Exported models (`python -m rnnt_kd.bin.export`)",
+        "",
+        "Sparse weights stored as a bitmask plus their non-zero values, float32.",
+        "",
+        "| model | params | non-zero | file MB | of the dense float32 weights |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        e = r["export"]
+        lines.append(
+            f"| {r['name']} | {e['params'] / 1e6:.2f}M | {e['nonzero_params'] / 1e6:.2f}M "
+            f"| {e['file_mb']:.2f} | {100 * e['file_vs_dense']:.0f}% |"
+        )
+    return lines + [""]
 
 
 def write_markdown(
@@ -241,6 +266,7 @@ def write_markdown(
     ]
     if with_plot:
         lines += ["![WER vs sparsity](wer_vs_sparsity.png)", ""]
+    lines += export_table(rows)
     lines += ["## Commands", ""]
     for r in rows:
         if r.get("command"):

@@ -162,6 +162,9 @@ stage6() {
       --avg "$(( avg < epoch ? avg : epoch ))" --bpe-model "$lang/bpe.model" \
       --method modified_beam_search --beam-size "$beam_size" --max-duration "$max_duration" \
       --test-cuts $(cuts_of $test_parts) --num-threads "$num_jobs"
+    "$python" -m rnnt_kd.bin.export --exp-dir "$exp_root/$name" --epoch "$epoch" \
+      --avg "$(( avg < epoch ? avg : epoch ))" \
+      --json "$exp_root/$name/pretrained-epoch-$epoch-avg-$(( avg < epoch ? avg : epoch )).json"
   done
   # the paper's reference numbers: the marked block of the committed RESULTS.md
   sed -n '/^<!-- reference/,/^<!-- \/reference -->/p' RESULTS.md > "$exp_root/reference.md"

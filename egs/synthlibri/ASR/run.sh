@@ -299,6 +299,9 @@ decode_model() {
     PY -m rnnt_kd.bin.decode "${common[@]}" --method modified_beam_search \
       --lexicon "$lang_dir/transcript_words.txt" || return 1
   fi
+  # the decoded model as an inference file; sparse weights packed (make_report tables the sizes)
+  PY -m rnnt_kd.bin.export --exp-dir "$exp_root/$name" --epoch "$epochs" --avg "$avg" \
+    --json "$exp_root/$name/pretrained-epoch-$epochs-avg-$avg.json" || return 1
 }
 stage6() {
   local tests=() name t0 running=0 failed=0 report_times=$exp_root/stage_times_report.tsv
