@@ -110,6 +110,12 @@ def test_results_table_and_json(smoke_run):
             assert rows["sparse90_kd"]["rel_change"][m][s] == pytest.approx(
                 100 * (kd[s] - base[s]) / base[s]
             )
+    # bootstrap intervals of the KD change, from the recogs files of both models
+    assert "## How sure is the KD effect? (modified_beam_search_lexicon)" in md
+    lex = "modified_beam_search_lexicon"
+    for s, ci in rows["sparse90_kd"]["rel_change_ci"][lex].items():
+        assert ci["low"] <= ci["rel_change"] <= ci["high"] and 0 <= ci["p_better"] <= 1
+        assert ci["rel_change"] == pytest.approx(rows["sparse90_kd"]["rel_change"][lex][s], abs=0.1)
     png = (tmp / "results" / "wer_vs_sparsity.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## Wall time per stage" in md

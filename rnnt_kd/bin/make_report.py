@@ -105,6 +105,10 @@ def collect(exp_root: Path) -> List[Dict[str, Any]]:
             if w:
                 row["wer"][method] = w["wer"]
                 row.setdefault("suffix", w["suffix"].split("-beam")[0])
+        for method in METHODS:  # the full suffix of each method's latest decoding
+            w = latest_wers(d, method)
+            if w:
+                row.setdefault("decode_suffix", {})[method] = w["suffix"]
         if "suffix" in row:
             row.update(model_stats(d, row["suffix"]))
             exported = d / f"pretrained-{row['suffix']}.json"  # written by rnnt_kd.bin.export
@@ -117,12 +121,70 @@ def collect(exp_root: Path) -> List[Dict[str, Any]]:
         if not b:
             continue
         r["rel_change"] = {}
+        r["rel_change_ci"] = kd_intervals(exp_root, r, b)
         for method, wers in r["wer"].items():
             bw = b["wer"].get(method, {})
             r["rel_change"][method] = {
                 s: 100.0 * (w - bw[s]) / bw[s] for s, w in wers.items() if bw.get(s)
             }
     return rows
+
+
+def kd_intervals(exp_root: Path, row: Dict[str, Any], base: Dict[str, Any]) -> Dict[str, Any]:
+    """{method: {set: paired-bootstrap interval of the KD relative change}} from the two
+    models' ``recogs-<set>-<suffix>.txt`` files (``rnnt_kd.significance``)."""
+    from dataclasses import asdict
+
+    from rnnt_kd.significance import compare_recogs
+
+    out: Dict[str, Any] = {}
+    for method, suffix in row.get("decode_suffix", {}).items():
+        base_suffix = base.get("decode_suffix", {}).get(method)
+        if not base_suffix:
+            continue
+        for s in row["wer"].get(method, {}):
+            f_kd = exp_root / row["name"] / method / f"recogs-{s}-{suffix}.txt"
+            f_base = exp_root / base["name"] / method / f"recogs-{s}-{base_suffix}.txt"
+            if f_kd.is_file() and f_base.is_file() and base["wer"][method].get(s):
+                out.setdefault(method, {})[s] = asdict(compare_recogs(f_base, f_kd))
+    return out
+
+
+def interval_table(rows: List[Dict[str, Any]]) -> List[str]:
+    """Markdown lines: KD relative change with its bootstrap interval, first method decoded."""
+    rows = [r for r in rows if r.get("rel_change_ci")]
+    if not rows:
+        return []
+    method = next(m for m in METHODS if any(m in r["rel_change_ci"] for r in rows))
+    sets: List[str] = []
+    for r in rows:
+        for s in r["rel_change_ci"].get(method, {}):
+            if s not in sets:
+                sets.append(s)
+    any_ci = next(iter(rows[0]["rel_change_ci"][method].values()))
+    lines = [
+        f"## How sure is the KD effect? ({method})",
+        "",
+        f"KD relative WER change with its 95 % interval and the share of resamplings in which "
+        f"KD has fewer errors (paired bootstrap over the test utterances, "
+        f"{any_ci['num_samples']} resamplings, `rnnt_kd.significance`). This is the test sets' "
+        "sampling noise only; a second training run adds its own (NOTES.md).",
+        "",
+        "| model | " + " | ".join(sets) + " |",
+        "|---|" + "---|" * len(sets),
+    ]
+    for r in rows:
+        cells = []
+        for s in sets:
+            ci = r["rel_change_ci"].get(method, {}).get(s)
+            cells.append(
+                f"{ci['rel_change']:+.1f}% [{ci['low']:+.1f}, {ci['high']:+.1f}], "
+                f"P={ci['p_better']:.2f}"
+                if ci
+                else ""
+            )
+        lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def plot(rows: List[Dict[str, Any]], path: Path, method: Optional[str] = None) -> bool:
@@ -264,6 +326,7 @@ def write_markdown(
         "masks re-applied) over the prunable weights; non-zero counts the whole model.",
         "",
     ]
+    lines += interval_table(rows)
     if with_plot:
         lines += ["![WER vs sparsity](wer_vs_sparsity.png)", ""]
     lines += export_table(rows)
