@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 import torch
 from tqdm import tqdm
 
+from rnnt_kd.bin.model_args import add_model_args, check_model_args
+
 if TYPE_CHECKING:
     from rnnt_kd.search import WordLexicon
 
@@ -40,12 +42,7 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--exp-dir", required=True, help="training directory with epoch-N.pt")
-    p.add_argument("--epoch", type=int, default=None, help="last epoch to use")
-    p.add_argument("--avg", type=int, default=1, help="average this many epochs ending at --epoch")
-    p.add_argument(
-        "--checkpoint", default=None, help="decode this checkpoint file instead of --epoch/--avg"
-    )
+    add_model_args(p, "decode", exp_dir_required=True)
     p.add_argument("--bpe-model", required=True)
     p.add_argument("--method", choices=METHODS, default="modified_beam_search")
     p.add_argument("--beam-size", type=int, default=4)
@@ -75,10 +72,7 @@ def test_set_name(path: str) -> str:
 
 
 def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    if args.checkpoint is None and args.epoch is None:
-        parser.error("give --epoch (with --avg) or --checkpoint")
-    if args.checkpoint is not None and args.epoch is not None:
-        parser.error("give either --checkpoint or --epoch/--avg, not both")
+    check_model_args(args, parser)
     if args.beam_size < 1:
         parser.error("--beam-size must be >= 1")
     if args.lexicon is not None:

@@ -22,6 +22,8 @@ from typing import Any, Dict, List
 
 import torch
 
+from rnnt_kd.bin.model_args import add_model_args, check_model_args
+
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -29,10 +31,7 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--exp-dir", default=None, help="training directory with epoch-N.pt")
-    p.add_argument("--epoch", type=int, default=None, help="last epoch to average")
-    p.add_argument("--avg", type=int, default=1, help="average this many epochs ending at --epoch")
-    p.add_argument("--checkpoint", default=None, help="export this file instead of --epoch/--avg")
+    add_model_args(p, "export", exp_dir_required=False)
     p.add_argument("--out", default=None, help="output file (default: see above)")
     p.add_argument(
         "--min-sparsity",
@@ -48,10 +47,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    if args.checkpoint is None and (args.exp_dir is None or args.epoch is None):
-        parser.error("give --checkpoint FILE, or --exp-dir DIR with --epoch E [--avg A]")
-    if args.checkpoint is not None and args.epoch is not None:
-        parser.error("--checkpoint and --epoch exclude each other")
+    check_model_args(args, parser)
     if not 0.0 <= args.min_sparsity <= 1.0:
         parser.error(f"--min-sparsity must be in [0, 1], got {args.min_sparsity}")
 
