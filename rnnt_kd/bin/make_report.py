@@ -104,11 +104,8 @@ def collect(exp_root: Path) -> List[Dict[str, Any]]:
             w = latest_wers(d, method)
             if w:
                 row["wer"][method] = w["wer"]
+                row.setdefault("decode_suffix", {})[method] = w["suffix"]  # recogs-<set>-<it>
                 row.setdefault("suffix", w["suffix"].split("-beam")[0])
-        for method in METHODS:  # the full suffix of each method's latest decoding
-            w = latest_wers(d, method)
-            if w:
-                row.setdefault("decode_suffix", {})[method] = w["suffix"]
         if "suffix" in row:
             row.update(model_stats(d, row["suffix"]))
             exported = d / f"pretrained-{row['suffix']}.json"  # written by rnnt_kd.bin.export
@@ -161,13 +158,14 @@ def interval_table(rows: List[Dict[str, Any]]) -> List[str]:
         for s in r["rel_change_ci"].get(method, {}):
             if s not in sets:
                 sets.append(s)
-    any_ci = next(iter(rows[0]["rel_change_ci"][method].values()))
+    first = next(r["rel_change_ci"][method] for r in rows if method in r["rel_change_ci"])
+    num_samples = next(iter(first.values()))["num_samples"]
     lines = [
         f"## How sure is the KD effect? ({method})",
         "",
         f"KD relative WER change with its 95 % interval and the share of resamplings in which "
         f"KD has fewer errors (paired bootstrap over the test utterances, "
-        f"{any_ci['num_samples']} resamplings, `rnnt_kd.significance`). This is the test sets' "
+        f"{num_samples} resamplings, `rnnt_kd.significance`). This is the test sets' "
         "sampling noise only; a second training run adds its own (NOTES.md).",
         "",
         "| model | " + " | ".join(sets) + " |",

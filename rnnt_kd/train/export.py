@@ -7,8 +7,9 @@ that is at least ``min_sparsity`` zeros (default: any, when packing is smaller) 
 ``{"shape", "bits", "values"}``: one bit per entry (``numpy.packbits`` of the non-zero
 pattern) and the non-zero values in order. Per weight that is
 N/8 + 4·nnz bytes instead of 4·N: 0.13x the dense size at 90 % sparsity, 0.43x at 60 %.
-torch's own sparse layouts are not used: COO/CSR store 8-byte indices per non-zero (1.0x and
-2.0x the dense size at 90 % / 60 %), and CSR serialisation is still marked beta.
+torch's own sparse layouts are not used: they store 8-byte indices per non-zero (a 2-D weight:
+COO two, 0.5x / 2.0x the dense size at 90 % / 60 %; CSR one, 0.3x / 1.2x), and CSR
+serialisation is still marked beta.
 
 :func:`expand_state_dict` restores the dense state dict; ``model_io.load_model`` calls it, so
 ``decode --checkpoint`` and ``transcribe --checkpoint`` read exported files like checkpoints.
