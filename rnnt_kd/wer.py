@@ -192,17 +192,23 @@ def read_transcripts(path: Union[str, Path]) -> List[Tuple[str, List[str], List[
     """Parse a ``recogs-*.txt`` written by :func:`store_transcripts` back into results."""
     refs: Dict[str, List[str]] = {}
     out = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
-        cut_id, rest = line.split(":\t", 1)
-        kind, value = rest.split("=", 1)
-        if kind == "ref":
-            refs[cut_id] = ast.literal_eval(value)
-        elif kind == "hyp":
-            out.append((cut_id, refs.pop(cut_id), ast.literal_eval(value)))
-        else:
-            raise ValueError(f"{path}: unexpected line {line!r}")
+        try:
+            cut_id, rest = line.split(":\t", 1)
+            kind, value = rest.split("=", 1)
+            if kind == "ref":
+                refs[cut_id] = ast.literal_eval(value)
+            elif kind == "hyp":
+                out.append((cut_id, refs.pop(cut_id), ast.literal_eval(value)))
+            else:
+                raise ValueError(f"unexpected kind {kind!r}")
+        except (ValueError, SyntaxError, KeyError) as e:
+            raise ValueError(
+                f"{path}:{n}: not a line of a decode recogs file ({type(e).__name__}: {e}): "
+                f"{line[:80]!r}"
+            ) from None
     return out
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from rnnt_kd.bin.cli_errors import one_line, run_cli
+
 log = logging.getLogger("cache_teacher")
 
 
@@ -33,7 +35,9 @@ def get_parser() -> argparse.ArgumentParser:
 
     t = train_parser()
     p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="cache_teacher",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--teacher-checkpoint", required=True, help="the frozen teacher (epoch-N.pt)")
     p.add_argument("--train-cuts", nargs="+", required=True, help="the students' training cuts")
@@ -65,15 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     from rnnt_kd.data import AsrDataModule, Tokenizer, batch_is_empty, batch_to_tensors
     from rnnt_kd.data.datamodule import filter_cuts, load_cuts
     from rnnt_kd.data.teacher_inputs import TeacherInputs
+    from rnnt_kd.errors import UserError
     from rnnt_kd.model.conformer import subsampled_lengths
     from rnnt_kd.train.checkpoint import CheckpointError
     from rnnt_kd.train.model_io import load_model
     from rnnt_kd.train.teacher_cache import build_teacher_cache, file_sha256
 
     torch.set_num_threads(args.num_threads)
+    out = Path(args.out)
     try:
         if args.distill_temperature <= 0:
             raise ValueError("--distill-temperature must be > 0")
+        check_writable(out)  # before the teacher runs over the whole training set
         tokenizer = Tokenizer(args.bpe_model)
         teacher, _ = load_model(args.teacher_checkpoint)
         if teacher.config.vocab_size != tokenizer.vocab_size:
@@ -89,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             subsampled_length_fn=subsampled_lengths,
         )
         inputs = TeacherInputs(args.teacher_input_cuts) if args.teacher_input_cuts else None
-    except (CheckpointError, FileNotFoundError, ValueError) as e:
-        print(f"cache_teacher: error: {e}", file=sys.stderr)
+    except (CheckpointError, UserError, OSError, ValueError) as e:
+        print(f"cache_teacher: error: {one_line(e)}", file=sys.stderr)
         return 2
     loader = AsrDataModule().valid_dataloader(cuts, max_duration=args.max_duration)
 
@@ -118,14 +125,36 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tqdm(total=len(cuts), desc="teacher band", unit="utt") as bar:
         cache = build_teacher_cache(teacher, batches(), meta, progress=bar)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    torch.save(cache, tmp)
-    tmp.replace(out)  # never a half-written cache under the real name
+    try:
+        torch.save(cache, tmp)
+        tmp.replace(out)  # never a half-written cache under the real name
+    except OSError as e:  # full disk: no temp file left behind
+        tmp.unlink(missing_ok=True)
+        print(f"cache_teacher: error: cannot write {out}: {one_line(e)}", file=sys.stderr)
+        return 2
     log.info("%d cuts -> %s (%.1f MB)", len(cache["cuts"]), out, out.stat().st_size / 1e6)
     return 0
 
 
+def check_writable(out: Path) -> None:
+    """Raise :class:`rnnt_kd.errors.UserError` unless ``out`` (and its temporary name) can be
+    written: creates the parent directory and a probe file, which it removes."""
+    from rnnt_kd.errors import UserError
+
+    probe = out.with_name(out.name + ".tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"cannot write {out}: {e}") from e
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``python -m rnnt_kd.bin.cache_teacher``: :func:`main` with every user error as one line."""
+    return run_cli("cache_teacher", main, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

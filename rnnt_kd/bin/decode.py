@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 import torch
 from tqdm import tqdm
 
+from rnnt_kd.bin.cli_errors import one_line, run_cli
 from rnnt_kd.bin.model_args import add_model_args, check_model_args
+from rnnt_kd.utils import str2bool
 
 if TYPE_CHECKING:
     from rnnt_kd.search import WordLexicon
@@ -60,6 +62,15 @@ def get_parser() -> argparse.ArgumentParser:
         "--res-dir", default=None, help="default: <exp-dir>/<method>[_lexicon with --lexicon]"
     )
     p.add_argument("--suffix", default=None, help="default: epoch-E-avg-A[-beam-B]")
+    p.add_argument(
+        "--overwrite",
+        type=str2bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="replace the results of an earlier decode with the same test set and suffix "
+        "(without it, decode refuses to start; or give another --suffix)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--num-threads", type=int, default=2)
     return p
@@ -106,8 +117,12 @@ def decode_cuts(
     device: torch.device,
     desc: str = "",
     lexicon: Optional[WordLexicon] = None,
+    skipped: Optional[List[Tuple[str, str]]] = None,
 ) -> Tuple[List[Tuple[str, List[str], List[str]]], float]:
-    """Decode a CutSet; returns ([(cut_id, ref_words, hyp_words)], seconds of audio)."""
+    """Decode a CutSet; returns ([(cut_id, ref_words, hyp_words)], seconds of audio).
+
+    Cuts whose features cannot be read are left out of the results, logged, and appended to
+    ``skipped`` (when given) as ``(cut_id, reason)``."""
     from rnnt_kd.data import AsrDataModule, batch_is_empty, batch_to_tensors
     from rnnt_kd.search import decode_batch
 
@@ -117,6 +132,8 @@ def decode_cuts(
     for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True):
         for cut_id, reason in batch.get("skipped_cuts", []):
             log.warning("%s: cut %s not decoded: %s", desc, cut_id, reason)
+            if skipped is not None:
+                skipped.append((cut_id, reason))
         if batch_is_empty(batch):
             continue
         feats, feat_lens, _, _, cut_ids, texts = batch_to_tensors(batch, tokenizer, device)
@@ -129,12 +146,19 @@ def decode_cuts(
 
 
 def main(argv: List[str] | None = None) -> Dict[str, float]:
+    """Decode; user errors print one ``decode: error:`` line and exit 2 (``SystemExit``)."""
     parser = get_parser()
     args = parser.parse_args(argv)
     check_args(args, parser)
-    from lhotse import CutSet
-
+    from rnnt_kd.bin.result_files import (
+        bad_cuts_file,
+        check_not_replacing,
+        merge_wers,
+    )
     from rnnt_kd.data import Tokenizer
+    from rnnt_kd.data.checks import check_feature_files
+    from rnnt_kd.data.datamodule import append_bad_ids, read_cut_manifest
+    from rnnt_kd.errors import UserError
     from rnnt_kd.train.checkpoint import CheckpointError
     from rnnt_kd.train.model_io import load_averaged_model, load_model
     from rnnt_kd.utils import pick_device, setup_logger
@@ -151,10 +175,11 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
         suffix += f"-beam-{args.beam_size}"
     if args.lexicon is not None:
         suffix += "-lex"
-    setup_logger(res_dir / "log" / f"log-decode-{suffix}")
     torch.set_num_threads(args.num_threads)
     device = pick_device(args.device)
+    test_sets = [(test_set_name(p), p) for p in args.test_cuts]
     try:
+        setup_logger(res_dir / "log" / f"log-decode-{suffix}")
         tokenizer = Tokenizer(args.bpe_model)
         if args.checkpoint:
             model, ckpt = load_model(args.checkpoint)
@@ -177,51 +202,92 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
 
             lexicon = WordLexicon.from_files(args.bpe_model, args.lexicon)
             log.info("closed vocabulary: %s from %s", lexicon, args.lexicon)
-    except (CheckpointError, OSError, RuntimeError, ValueError) as e:
-        print(f"decode: error: {e}", file=sys.stderr)
+        # every input found and no earlier result in the way, before anything is decoded
+        cut_sets = {name: read_cut_manifest(path) for name, path in test_sets}
+        for name, cuts in cut_sets.items():
+            check_feature_files(cuts, what=f"{name}: features")
+        check_not_replacing(res_dir, list(cut_sets), suffix, args.overwrite)
+    except (CheckpointError, UserError, OSError, RuntimeError, ValueError) as e:
+        print(f"decode: error: {one_line(e)}", file=sys.stderr)
         sys.exit(2)
     model.to(device).eval()
     wers: Dict[str, float] = {}
     timing: Dict[str, float] = {}
-    for path in args.test_cuts:
-        name = test_set_name(path)
+    num_cuts: Dict[str, int] = {}
+    num_skipped: Dict[str, int] = {}
+    for name, cuts in cut_sets.items():
         t0 = time.time()
+        skipped: List[Tuple[str, str]] = []
         with torch.no_grad():
             results, audio_sec = decode_cuts(
                 model,
                 tokenizer,
-                CutSet.from_file(path),
+                cuts,
                 args.method,
                 args.beam_size,
                 args.max_duration,
                 device,
                 desc=name,
                 lexicon=lexicon,
+                skipped=skipped,
             )
         elapsed = time.time() - t0
+        total = len(results) + len(skipped)
+        bad_path = bad_cuts_file(res_dir, name, suffix)
+        bad_path.unlink(missing_ok=True)  # a list of an earlier (--overwrite) decode
+        if not results:  # a number is never written for data that was not read
+            cut_id, reason = skipped[0] if skipped else ("-", "no cuts")
+            print(
+                f"decode: error: {name}: none of the {total} cuts could be read (first: "
+                f"{cut_id}: {one_line(reason)}); no results written",
+                file=sys.stderr,
+            )
+            sys.exit(2)
         store_transcripts(res_dir / f"recogs-{name}-{suffix}.txt", results)
         wer = write_error_stats(res_dir / f"errs-{name}-{suffix}.txt", f"{name}-{suffix}", results)
         write_wer_summary(res_dir / f"wer-summary-{name}-{suffix}.txt", {suffix: wer})
         wers[name] = wer
         timing[name] = elapsed / max(audio_sec, 1e-9)
-        log.info(
-            "%s %s: WER %.2f%% (%d utterances, RTF %.3f)",
-            name,
-            suffix,
-            wer,
-            len(results),
-            timing[name],
-        )
+        num_cuts[name], num_skipped[name] = total, len(skipped)
+        if skipped:
+            append_bad_ids(bad_path, skipped)
+            log.warning(
+                "%s %s: WER %.2f%% over %d of %d cuts (%d could not be read: listed in %s)",
+                name,
+                suffix,
+                wer,
+                len(results),
+                total,
+                len(skipped),
+                bad_path,
+            )
+        else:
+            log.info(
+                "%s %s: WER %.2f%% (%d utterances, RTF %.3f)",
+                name,
+                suffix,
+                wer,
+                len(results),
+                timing[name],
+            )
     out = {
         "suffix": suffix,
         "method": args.method,
         "lexicon": args.lexicon,
         "wer": wers,
         "rtf": timing,
+        "num_cuts": num_cuts,
+        "skipped": num_skipped,
     }
-    (res_dir / f"wers-{suffix}.json").write_text(json.dumps(out, indent=1) + "\n")
+    json_path = res_dir / f"wers-{suffix}.json"
+    json_path.write_text(json.dumps(merge_wers(json_path, out), indent=1) + "\n")
     return wers
 
 
+def cli(argv: List[str] | None = None) -> int:
+    """``python -m rnnt_kd.bin.decode``: :func:`main` with every user error as one line."""
+    return run_cli("decode", main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

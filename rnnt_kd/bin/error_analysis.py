@@ -18,20 +18,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from lhotse import CutSet
-
+from rnnt_kd.bin.cli_errors import run_cli
+from rnnt_kd.data.datamodule import load_cuts
 from rnnt_kd.data.prepare import normalize_text
 from rnnt_kd.error_analysis import bigrams, context_error_rates, group_wers
+from rnnt_kd.errors import UserError
 from rnnt_kd.wer import compute_wer, read_transcripts
 
 
 def engine_of_speaker(corpus_info_path: Path) -> Callable[[str], str]:
     """Cut id -> speech engine of its speaker (LibriSpeech ids: ``<speaker>-...``)."""
-    info = json.loads(corpus_info_path.read_text())
-    engine: Dict[str, str] = {str(s["speaker_id"]): s["engine"] for s in info["speakers"]}
+    try:
+        info = json.loads(corpus_info_path.read_text())
+        engine: Dict[str, str] = {str(s["speaker_id"]): s["engine"] for s in info["speakers"]}
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(
+            f"{corpus_info_path} is not a corpus_info.json with speakers and engines ({e})"
+        ) from e
 
     def group_of(cut_id: str) -> str:
         return engine.get(cut_id.split("-")[0], "unknown")
@@ -41,9 +48,8 @@ def engine_of_speaker(corpus_info_path: Path) -> Callable[[str], str]:
 
 def training_texts(cut_paths: List[str]) -> List[str]:
     texts = []
-    for p in cut_paths:
-        for cut in CutSet.from_file(p):
-            texts += [normalize_text(s.text) for s in cut.supervisions if s.text]
+    for cut in load_cuts(cut_paths):
+        texts += [normalize_text(s.text) for s in cut.supervisions if s.text]
     return texts
 
 
@@ -66,7 +72,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     for r in args.recogs:
         if not Path(r).is_file():
-            raise SystemExit(f"error_analysis: no such recogs file: {r}")
+            raise UserError(f"no such recogs file: {r}")
     seen = bigrams(training_texts(args.train_cuts))
     group_of = engine_of_speaker(Path(args.corpus_info)) if args.corpus_info else None
     rows = []
@@ -108,5 +114,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         Path(args.out).write_text(table + "\n")
 
 
+def cli(argv: Optional[List[str]] = None) -> int:
+    """``python -m rnnt_kd.bin.error_analysis``: :func:`main`, user errors as one line."""
+    return run_cli("error_analysis", main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

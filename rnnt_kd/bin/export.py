@@ -22,6 +22,7 @@ from typing import Any, Dict, List
 
 import torch
 
+from rnnt_kd.bin.cli_errors import one_line, run_cli
 from rnnt_kd.bin.model_args import add_model_args, check_model_args
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -75,8 +76,8 @@ def main(argv: List[str] | None = None) -> Dict[str, Any]:
                 args.out or Path(args.exp_dir) / f"pretrained-epoch-{args.epoch}-avg-{args.avg}.pt"
             )
         path = export_model(state, ckpt, out, args.min_sparsity, DTYPES[args.dtype], source)
-    except CheckpointError as e:
-        sys.exit(f"export: {e}")
+    except (CheckpointError, OSError) as e:
+        sys.exit(f"export: error: {one_line(e)}")
     report = pruning.sparsity_report(model_from_state(state, ckpt["model_config"]))
     total, nonzero = report.total_params, report.nonzero_params
     dense_bytes = sum(t.numel() * t.element_size() for t in state.values())
@@ -101,5 +102,10 @@ def main(argv: List[str] | None = None) -> Dict[str, Any]:
     return summary
 
 
+def cli(argv: List[str] | None = None) -> int:
+    """``python -m rnnt_kd.bin.export``: :func:`main` with every user error as one line."""
+    return run_cli("export", main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

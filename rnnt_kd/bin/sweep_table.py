@@ -12,10 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 from typing import List, Optional
 
+from rnnt_kd.bin.cli_errors import run_cli
 from rnnt_kd.bin.make_report import latest_wers
+from rnnt_kd.errors import UserError
 
 
 def _flag(command: str, flag: str) -> Optional[str]:
@@ -55,7 +58,7 @@ def main(argv: List[str] | None = None) -> None:
             }
         )
     if not rows:
-        raise SystemExit(f"sweep_table: no {args.method} results for {args.test_set} found")
+        raise UserError(f"no {args.method} results for {args.test_set} found in --exp-dirs")
     base = next((r for r in rows if not r["kd"]), None)
     lines = [
         f"# {args.title}",
@@ -77,5 +80,10 @@ def main(argv: List[str] | None = None) -> None:
     print("\n".join(lines[: len(rows) + 6]))
 
 
+def cli(argv: List[str] | None = None) -> int:
+    """``python -m rnnt_kd.bin.sweep_table``: :func:`main`, user errors as one line."""
+    return run_cli("sweep_table", main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -285,12 +285,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     check_args(args, parser)
     from rnnt_kd.train import distributed
+    from rnnt_kd.train.lock import training_lock
 
-    distributed.launch(functools.partial(_run, args=args), args.world_size)
-
-
-# exceptions that mean "the input or the options are wrong", not "rnnt-kd has a bug"
-USER_ERRORS = ("CheckpointError", "TooManyBadBatches", "FileNotFoundError", "ValueError")
+    with training_lock(args.exp_dir):  # an exp dir belongs to one run at a time
+        distributed.launch(functools.partial(_run, args=args), args.world_size)
 
 
 def _fail(message: str, code: int) -> int:
@@ -314,21 +312,24 @@ def cli(argv: list[str] | None = None) -> int:
     traceback. Returns the exit code."""
     import torch.multiprocessing as mp
 
-    from rnnt_kd.train.checkpoint import CheckpointError
+    from rnnt_kd.bin.cli_errors import describe, exception_class, is_user_error, traceback_wanted
     from rnnt_kd.train.trainer import TooManyBadBatches
 
     try:
         main(argv)
     except TooManyBadBatches as e:
         return _fail(str(e), 1)
-    except (CheckpointError, FileNotFoundError, ValueError) as e:
-        return _fail(str(e), 2)
     except mp.ProcessRaisedException as e:  # --world-size N: a spawned rank raised
         last = str(e).strip().splitlines()[-1]
         name, _, message = last.partition(": ")
-        if name.rsplit(".", 1)[-1] not in USER_ERRORS:
+        cls = exception_class(name)
+        if cls is None or not (issubclass(cls, TooManyBadBatches) or is_user_error(cls)):
             raise
-        return _fail(message, 1 if name.endswith("TooManyBadBatches") else 2)
+        return _fail(message, 1 if issubclass(cls, TooManyBadBatches) else 2)
+    except Exception as e:
+        if not is_user_error(e) or traceback_wanted():
+            raise
+        return _fail(describe(e), 2)
     except KeyboardInterrupt:
         return _fail("interrupted; continue with --auto-resume true", 130)
     return 0

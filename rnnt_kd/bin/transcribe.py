@@ -6,15 +6,22 @@
 
 Features are computed with kaldifeat using exactly the options of the training features
 (lhotse Fbank, see ``rnnt_kd.data.features``). Prints ``<file>: <transcript>`` per file.
+
+Of a file with several channels the first is transcribed (as icefall's ``pretrained.py`` does;
+one warning names them); a file too short for the encoder (under 9 feature frames, ~0.09 s, or
+empty) gets an empty transcript and a warning; a file that cannot be read or holds NaN/Inf
+samples stops with one error line.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
+
+from rnnt_kd.bin.cli_errors import one_line, run_cli
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -32,6 +39,10 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _warn(message: str) -> None:
+    print(f"transcribe: warning: {message}", file=sys.stderr, flush=True)
+
+
 @torch.no_grad()
 def transcribe(
     model,
@@ -40,18 +51,49 @@ def transcribe(
     method: str = "greedy_search",
     beam: int = 4,
     device: torch.device | str = "cpu",
+    warn: Optional[Callable[[str], None]] = None,
 ) -> Dict[str, str]:
-    """{file: transcript} for a list of audio files."""
+    """{file: transcript} for a list of audio files.
+
+    ``warn`` (default: print ``transcribe: warning: ...`` on stderr) receives a one-line message
+    about files with several channels (one message for all) and about each file too short to
+    transcribe (its transcript is empty)."""
     from torch.nn.utils.rnn import pad_sequence
 
-    from rnnt_kd.data.features import wav_fbank_kaldifeat
+    from rnnt_kd.data.features import SAMPLE_RATE, channels_warning, load_audio
+    from rnnt_kd.data.features import wav_fbank_kaldifeat as fbank
     from rnnt_kd.search import decode_batch
 
-    feats = wav_fbank_kaldifeat(sound_files, device=device)
-    lens = torch.tensor([f.size(0) for f in feats], device=device)
+    warn = warn or _warn
+    waves, multi = {}, []
+    for f in sound_files:
+        waves[f], channels = load_audio(f)
+        if channels > 1:
+            multi.append((f, channels))
+    if multi:
+        warn(channels_warning(multi))
+    min_frames = model.min_frames_for(1)  # fewer frames give no encoder output
+    hop = SAMPLE_RATE // 100
+    usable = []
+    for f, w in waves.items():
+        if w.numel() == 0:
+            warn(f"{f}: no samples: empty transcript")
+        elif (w.numel() + hop // 2) // hop < min_frames:
+            warn(
+                f"{f}: {w.numel() / SAMPLE_RATE:.2f} s is too short to transcribe (needs "
+                f"{(min_frames - 0.5) * hop / SAMPLE_RATE:.3f} s): empty transcript"
+            )
+        else:
+            usable.append(f)
+    out = {f: "" for f in sound_files}
+    if not usable:
+        return out
+    feats = fbank([waves[f] for f in usable], device=device)
+    lens = torch.tensor([x.size(0) for x in feats], device=device)
     padded = pad_sequence(feats, batch_first=True, padding_value=-23.0259)  # log(1e-10)
     hyps = decode_batch(model, padded, lens, method=method, beam=beam)
-    return {f: tokenizer.decode(h) for f, h in zip(sound_files, hyps)}
+    out.update({f: tokenizer.decode(h) for f, h in zip(usable, hyps)})
+    return out
 
 
 def main(argv: List[str] | None = None) -> None:
@@ -63,6 +105,7 @@ def main(argv: List[str] | None = None) -> None:
         if not Path(f).exists():
             parser.error(f"no such file: {f}")
     from rnnt_kd.data import Tokenizer
+    from rnnt_kd.errors import UserError
     from rnnt_kd.train.checkpoint import CheckpointError
     from rnnt_kd.train.model_io import load_model
     from rnnt_kd.utils import pick_device
@@ -80,14 +123,24 @@ def main(argv: List[str] | None = None) -> None:
                 f"{model.config.vocab_size}"
             )
         out = transcribe(
-            model.to(device), tokenizer, args.sound_files, args.method, args.beam_size, device
+            model.to(device),
+            tokenizer,
+            args.sound_files,
+            args.method,
+            args.beam_size,
+            device,
         )
-    except (CheckpointError, OSError, ValueError) as e:
-        print(f"transcribe: error: {e}", file=sys.stderr)
+    except (CheckpointError, UserError, OSError, ValueError) as e:
+        print(f"transcribe: error: {one_line(e)}", file=sys.stderr)
         sys.exit(2)
     for f, text in out.items():
         print(f"{f}: {text}")
 
 
+def cli(argv: List[str] | None = None) -> int:
+    """``python -m rnnt_kd.bin.transcribe``: :func:`main` with every user error as one line."""
+    return run_cli("transcribe", main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -21,6 +21,8 @@ from typing import Iterable, List, Sequence, Union
 
 import sentencepiece as spm
 
+from rnnt_kd.errors import UserError
+
 Pathlike = Union[str, Path]
 USER_DEFINED_SYMBOLS = ["<blk>", "<sos/eos>"]
 BLANK = "<blk>"
@@ -88,7 +90,10 @@ class Tokenizer:
             raise FileNotFoundError(f"No BPE model at {path}")
         self.path = path
         self.sp = spm.SentencePieceProcessor()
-        self.sp.load(str(path))
+        try:
+            self.sp.load(str(path))
+        except (RuntimeError, OSError) as e:  # sentencepiece: "could not parse ModelProto"
+            raise UserError(f"{path} is not a sentencepiece model (--bpe-model)") from e
         self.blank_id = self.sp.piece_to_id(BLANK)
         if self.blank_id != 0:
             raise ValueError(f"{path}: '{BLANK}' has id {self.blank_id}, expected 0")

@@ -37,6 +37,7 @@ from lhotse.utils import compute_num_frames
 from torch.utils.data import DataLoader
 
 from rnnt_kd.data.bpe import Tokenizer
+from rnnt_kd.errors import UserError
 from rnnt_kd.model.conformer import subsampled_lengths
 
 Pathlike = Union[str, Path]
@@ -92,15 +93,20 @@ def _one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {msg[0][:200] if msg else ''}".rstrip(": ")
 
 
-def _feature_problem(cut) -> Optional[str]:
-    """Why the features of ``cut`` cannot be used, or None."""
+def _checked_features(cut) -> Tuple[Optional[np.ndarray], Optional[str]]:
+    """``(features, None)``, or ``(None, why they cannot be used)``."""
     try:
         feats = cut.load_features()
     except Exception as e:  # noqa: BLE001 - corrupt/missing storage raises many types
-        return f"unreadable features: {_one_line(e)}"
+        return None, f"unreadable features: {_one_line(e)}"
     if feats is None or feats.size == 0 or not np.isfinite(feats).all():
-        return "unreadable features: empty or non-finite values"
-    return None
+        return None, "unreadable features: empty or non-finite values"
+    return feats, None
+
+
+def _feature_problem(cut) -> Optional[str]:
+    """Why the features of ``cut`` cannot be used, or None."""
+    return _checked_features(cut)[1]
 
 
 class SkipBadCuts(torch.utils.data.Dataset):
@@ -150,6 +156,38 @@ def batch_is_empty(batch: Dict[str, Any]) -> bool:
     return "inputs" not in batch
 
 
+def resumable_sampler_seed(
+    state: Dict[str, Any], seed: int, world_size: Optional[int] = None
+) -> int:
+    """The seed to build a sampler with that resumes mid-epoch from ``state`` (a saved
+    ``sampler.state_dict()``); lhotse asserts that seed and world size are the ones saved.
+
+    Another ``--seed``: the rest of the interrupted epoch keeps the saved seed (the same batches
+    as the interrupted run: none twice, none left out), later epochs shuffle with ``seed``; a
+    warning says so. Another world size would change every batch: raises
+    :class:`rnnt_kd.errors.UserError`.
+    """
+    if world_size is None:
+        world_size = (
+            torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+        )
+    saved_ws = state.get("world_size", world_size)
+    if saved_ws != world_size:
+        raise UserError(
+            f"the mid-epoch checkpoint was written by a run with --world-size {saved_ws}; this "
+            f"run has {world_size}: resume with --world-size {saved_ws}, or from an epoch "
+            "checkpoint (--start-epoch)"
+        )
+    saved = state.get("seed", seed)
+    if saved != seed:
+        logging.warning(
+            f"resuming mid-epoch from a run with --seed {saved}; this run uses --seed {seed}: "
+            f"the rest of this epoch keeps the batches of seed {saved}, later epochs shuffle "
+            f"with seed {seed}"
+        )
+    return saved
+
+
 class AsrDataModule:
     """Builds train / valid / test dataloaders. The train sampler is ``dataloader.sampler``
     (also kept as ``self.train_sampler``); save ``sampler.state_dict()`` to resume mid-epoch.
@@ -181,6 +219,8 @@ class AsrDataModule:
           world_size, rank: for DDP (default: from ``torch.distributed`` if initialised).
           sampler_state_dict: a ``sampler.state_dict()`` to resume from (epoch and position).
         """
+        if sampler_state_dict is not None:
+            seed = resumable_sampler_seed(sampler_state_dict, seed, world_size)
         sampler = DynamicBucketingSampler(
             cuts,
             max_duration=max_duration,
@@ -240,8 +280,17 @@ def load_cuts(paths: Union[Pathlike, Sequence[Pathlike]]) -> CutSet:
     for p in paths:
         if not Path(p).is_file():
             raise FileNotFoundError(f"No such cut manifest: {p}")
-    sets = [CutSet.from_file(p) for p in paths]
+    sets = [read_cut_manifest(p) for p in paths]
     return sets[0] if len(sets) == 1 else combine(*sets)
+
+
+def read_cut_manifest(path: Pathlike) -> CutSet:
+    """``CutSet.from_file(path)``; a file that is not a cut manifest raises
+    :class:`rnnt_kd.errors.UserError` naming it."""
+    try:
+        return CutSet.from_file(path)
+    except Exception as e:  # noqa: BLE001 - gzip, json and lhotse raise many types
+        raise UserError(f"cannot read cut manifest {path}: {_one_line(e)}") from e
 
 
 def _num_frames(cut) -> int:
@@ -341,28 +390,51 @@ def batch_to_tensors(
     )
 
 
-def feature_stats(cuts: CutSet, max_cuts: int = 400) -> Tuple[torch.Tensor, torch.Tensor]:
+def feature_stats(
+    cuts: CutSet, max_cuts: int = 400, bad_ids_path: Optional[Pathlike] = None
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """Per-dimension mean and standard deviation (F,) of the features of ``max_cuts`` cuts spread
     evenly over the set (every k-th; deterministic), for the model's global feature
     normalisation. Evenly, not the first ones: manifests are ordered by speaker, and the first
-    few hundred cuts may all come from one kind of voice or recording condition."""
+    few hundred cuts may all come from one kind of voice or recording condition.
+
+    Cuts whose features are unreadable or hold NaN/Inf are left out (one NaN would make every
+    statistic NaN, and every training batch with it), logged with a count and appended to
+    ``bad_ids_path`` as ``<id>\t<reason>``. Raises :class:`rnnt_kd.errors.UserError` when no
+    cut has usable features."""
     total = None
     total_sq = None
     frames = 0
     num_cuts = sum(1 for _ in cuts)  # a pass over the manifest only, no audio or features
     every = max(1, num_cuts // max(1, max_cuts))
+    bad: List[Tuple[str, str]] = []
     for i, cut in enumerate(cuts):
         if i % every or i // every >= max_cuts:
             continue
-        try:
-            feats = torch.from_numpy(cut.load_features()).to(torch.float64)  # (T, F)
-        except Exception:  # noqa: BLE001 - unreadable features are skipped (and logged) later
+        array, why = _checked_features(cut)
+        if why is not None:
+            bad.append((cut.id, why))
             continue
+        feats = torch.from_numpy(array).to(torch.float64)  # (T, F)
         total = feats.sum(0) if total is None else total + feats.sum(0)
         total_sq = (feats**2).sum(0) if total_sq is None else total_sq + (feats**2).sum(0)
         frames += feats.size(0)
+    if bad:
+        ids = ", ".join(c for c, _ in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        where = f" (listed in {bad_ids_path})" if bad_ids_path is not None else ""
+        logging.warning(
+            f"feature statistics: skipped {len(bad)} cuts with unreadable or non-finite "
+            f"features: {ids}{where}"
+        )
+        if bad_ids_path is not None:
+            append_bad_ids(bad_ids_path, bad)
     if not frames:
-        raise ValueError("feature_stats: no features in the given cuts")
+        raise UserError(
+            f"feature statistics: none of the {len(bad)} cuts read has usable features "
+            f"(first: {bad[0][0]}: {bad[0][1]})"
+            if bad
+            else "feature statistics: no cuts"
+        )
     mean = total / frames
     std = (total_sq / frames - mean**2).clamp(min=0).sqrt()
     return mean.float(), std.float()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -71,21 +71,63 @@ def kaldifeat_options(sample_rate: int = SAMPLE_RATE, device: Union[str, torch.d
     return opts
 
 
-def _load_wav(path: Pathlike, sample_rate: int) -> torch.Tensor:
+def load_audio(path: Pathlike, sample_rate: int = SAMPLE_RATE) -> Tuple[torch.Tensor, int]:
+    """``(samples (N,) float32 at sample_rate, number of channels in the file)``.
+
+    Of a file with several channels the first is returned (what icefall's ``pretrained.py``
+    does); other sample rates are resampled. Raises ValueError naming the file when it cannot be
+    read or holds NaN / infinite samples (which would give NaN features and a garbage
+    transcript)."""
     import soundfile as sf
 
     try:
         samples, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:
         raise ValueError(f"Cannot read audio file {path}: {e}") from e
+    bad = int((~np.isfinite(samples)).sum())
+    if bad:
+        raise ValueError(f"{path}: {bad} samples are NaN or infinite")
     x = samples[:, 0]
-    if sr != sample_rate:
+    if sr != sample_rate and x.size:
         from scipy.signal import resample_poly
 
         logging.info(f"{path}: resampling {sr} Hz -> {sample_rate} Hz")
         g = math.gcd(sr, sample_rate)
         x = resample_poly(x, sample_rate // g, sr // g).astype(np.float32)
-    return torch.from_numpy(np.ascontiguousarray(x))
+    return torch.from_numpy(np.ascontiguousarray(x)), samples.shape[1]
+
+
+def channels_warning(multi: Sequence[Tuple[Pathlike, int]]) -> Optional[str]:
+    """One warning for all the files ``[(path, channels)]`` with more than one channel."""
+    if not multi:
+        return None
+    counts = "/".join(str(c) for c in sorted({c for _, c in multi}))
+    have = "files have" if len(multi) > 1 else "file has"
+    return (
+        f"{len(multi)} {have} {counts} channels (first: {multi[0][0]}): using the first channel "
+        "(channel 0) of each, as icefall's pretrained.py does; mix them down beforehand to use "
+        "all channels"
+    )
+
+
+def match_sample_rate(recordings, sample_rate: int = SAMPLE_RATE, what: str = ""):
+    """A lhotse RecordingSet whose recordings at another rate are resampled (lazily, by lhotse)
+    to ``sample_rate``; logs how many, from which rates, and their ids. The fbank extractor
+    asserts the rate it was made for: one 8 kHz file would stop a whole 16 kHz part."""
+    from lhotse import RecordingSet
+
+    other = [r for r in recordings if r.sampling_rate != sample_rate]
+    if not other:
+        return recordings
+    rates = "/".join(str(r) for r in sorted({r.sampling_rate for r in other}))
+    ids = ", ".join(r.id for r in other[:5]) + (" ..." if len(other) > 5 else "")
+    logging.info(
+        f"{what + ': ' if what else ''}resampled {len(other)} recordings from {rates} Hz to "
+        f"{sample_rate} Hz: {ids}"
+    )
+    return RecordingSet.from_recordings(
+        r.resample(sample_rate) if r.sampling_rate != sample_rate else r for r in recordings
+    )
 
 
 def wav_fbank_kaldifeat(
@@ -96,21 +138,25 @@ def wav_fbank_kaldifeat(
     """Fbank features of raw audio with kaldifeat, matching the training features.
 
     Args:
-      wavs: audio file paths (first channel is used; other sample rates are resampled) or
-        1-D float waveforms in [-1, 1] at ``sample_rate``.
+      wavs: audio file paths (first channel is used, with one warning for all files with more;
+        other sample rates are resampled) or 1-D float waveforms in [-1, 1] at ``sample_rate``.
       sample_rate: the model's sample rate.
     Returns:
       One float32 tensor (T, 80) per input, T = round(num_samples / 160) at 16 kHz.
     """
     fbank = _import_kaldifeat().Fbank(kaldifeat_options(sample_rate, device))
-    waves = []
+    waves, multi = [], []
     for w in wavs:
         if isinstance(w, (str, Path)):
-            w = _load_wav(w, sample_rate)
+            path, (w, channels) = w, load_audio(w, sample_rate)
+            if channels > 1:
+                multi.append((path, channels))
         w = torch.as_tensor(w, dtype=torch.float32)
         if w.dim() != 1:
             raise ValueError(f"expected a 1-D waveform, got shape {tuple(w.shape)}")
         waves.append(w.to(device))
+    if multi:
+        logging.warning(channels_warning(multi))
     if not waves:
         return []
     return [f.float() for f in fbank(waves)]

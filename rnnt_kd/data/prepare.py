@@ -39,7 +39,7 @@ from lhotse.cut import Cut
 from lhotse.recipes.librispeech import parse_alignments, parse_utterance
 from tqdm import tqdm
 
-from rnnt_kd.data.features import make_fbank
+from rnnt_kd.data.features import make_fbank, match_sample_rate
 
 Pathlike = Union[str, Path]
 BadEntry = Tuple[str, str]  # (id, reason)
@@ -223,7 +223,9 @@ def compute_fbank(
 ) -> Dict[str, CutSet]:
     """80-dim lhotse ``Fbank`` features -> ``<output_dir>/<prefix>_cuts_<part>.jsonl.gz``.
 
-    Cuts are built from the part's manifests, text-normalised (:func:`normalize_text`),
+    Recordings at another sample rate than the extractor's (16 kHz) are resampled, with a log
+    line naming them. Cuts are built from the part's manifests, text-normalised
+    (:func:`normalize_text`),
     validated (bad ones written to ``<output_dir>/bad_cuts_<part>.txt``), trimmed to their
     supervisions, optionally speed-perturbed (x0.9, x1.1; ids get a ``_sp0.9`` / ``_sp1.1``
     suffix) and stored with ``LilcomChunkyWriter`` in ``<prefix>_feats_<part>``.
@@ -243,6 +245,7 @@ def compute_fbank(
             out[part] = CutSet.from_file(cuts_path)
             continue
         recordings = RecordingSet.from_file(manifest_dir / f"{prefix}_recordings_{part}.jsonl.gz")
+        recordings = match_sample_rate(recordings, what=part)  # e.g. one 8 kHz file
         supervisions = SupervisionSet.from_file(
             manifest_dir / f"{prefix}_supervisions_{part}.jsonl.gz"
         )

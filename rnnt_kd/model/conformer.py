@@ -314,6 +314,8 @@ class ConformerEncoder(nn.Module):
         """features: (B, T, F) float; feature_lens: (B,) int64 -> (B, T', C), (B,) int64."""
         x = self.encoder_embed((features - self.feature_mean) / self.feature_std)
         lens = subsampled_lengths(feature_lens.to(torch.int64)).clamp(max=x.size(1))
+        if x.size(1) == 0:  # every utterance shorter than 9 frames: nothing to encode
+            return x, lens
         pad_mask = make_pad_mask(lens, x.size(1))
         x, pos_emb = self.encoder_pos(x)
         for layer in self.layers:

@@ -14,6 +14,7 @@ Files are written to ``<name>.tmp`` and renamed, so a kill never leaves a trunca
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -30,15 +31,24 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(path: Path | str, state: Dict[str, Any]) -> Path:
-    """Atomically write ``state`` to ``path`` (temp file + fsync + rename)."""
+    """Atomically write ``state`` to ``path`` (temp file + fsync + rename).
+
+    A write that fails (full disk, read-only file system) removes its temp file and raises
+    :class:`CheckpointError` ``cannot write checkpoint <path>: <reason>``; ``path`` itself, if it
+    existed, is untouched."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"cannot write checkpoint {path}: {e}") from e
     return path
 
 

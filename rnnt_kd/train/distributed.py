@@ -11,6 +11,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from rnnt_kd.train.orphans import die_with_parent
+
 
 def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ and "LOCAL_RANK" in os.environ
@@ -42,13 +44,25 @@ def launch(fn: Callable[[int, int], None], world_size: int) -> None:
     """Run ``fn(rank, world_size)``: under torchrun in this process, else spawn ``world_size``
     processes (or call directly when world_size == 1)."""
     if launched_by_torchrun():
+        die_with_parent()  # torchrun's agent
         fn(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]))
     elif world_size > 1:
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(free_port()))
-        mp.spawn(fn, args=(world_size,), nprocs=world_size, join=True)
+        mp.spawn(_Rank(fn, os.getpid()), args=(world_size,), nprocs=world_size, join=True)
     else:
         fn(0, 1)
+
+
+class _Rank:
+    """A spawned rank: dies with the launcher (``rnnt_kd.train.orphans``), then runs ``fn``."""
+
+    def __init__(self, fn: Callable[[int, int], None], launcher_pid: int) -> None:
+        self.fn, self.launcher_pid = fn, launcher_pid
+
+    def __call__(self, rank: int, world_size: int) -> None:
+        die_with_parent(self.launcher_pid)
+        self.fn(rank, world_size)
 
 
 def all_reduce_sum(values: dict, device: torch.device) -> dict:

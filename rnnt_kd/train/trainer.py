@@ -33,6 +33,7 @@ from rnnt_kd.model import Transducer, TransducerConfig
 from rnnt_kd.model.conformer import subsampled_lengths
 from rnnt_kd.train import checkpoint as ckpt_lib
 from rnnt_kd.train import distributed as dist_lib
+from rnnt_kd.train import preflight
 from rnnt_kd.train.losses import LossConfig, compute_loss
 from rnnt_kd.train.model_io import load_model, load_teacher
 from rnnt_kd.train.optim import Eden, make_optimizer
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 
 class TooManyBadBatches(RuntimeError):
     """Raised when ``--max-bad-batches`` consecutive batches had a non-finite loss or gradient."""
+
+
+class NoTrainingStep(TooManyBadBatches):
+    """Raised when an epoch drew batches but skipped every one (nothing usable to save)."""
 
 
 def model_config_from_args(args: argparse.Namespace, vocab_size: int) -> TransducerConfig:
@@ -428,7 +433,9 @@ class Trainer:
             if self.sampler_state is None:
                 loader.sampler.set_epoch(epoch)  # a new shuffle each epoch
             self.sampler_state = None
+            before = (self.batch_idx_train, self.bad_total, self.skipped_cuts_total)
             self._train_epoch(loader, epoch)
+            self._check_epoch_trained(epoch, *before)
             valid = self.validate(valid_loader)
             log.info("epoch %d validation: %s", epoch, fmt(valid))
             if self.tb is not None:
@@ -442,6 +449,19 @@ class Trainer:
                     epoch,
                     pruning.sparsity_report(self.model).format(),
                 )
+
+    def _check_epoch_trained(self, epoch: int, steps: int, bad: int, skipped: int) -> None:
+        """Raise :class:`NoTrainingStep` when the epoch skipped every batch it drew (its counters
+        before the epoch are given): a checkpoint of it would hold nothing learnt."""
+        if self.batch_idx_train == steps and (
+            self.bad_total > bad or self.skipped_cuts_total > skipped
+        ):
+            raise NoTrainingStep(
+                f"epoch {epoch} ended without a single training step: "
+                f"{self.bad_total - bad} batches had a non-finite loss or gradient, "
+                f"{self.skipped_cuts_total - skipped} cuts had unreadable features (ids in "
+                f"{self.bad_ids_path}); nothing was saved. Check the data, or lower --base-lr"
+            )
 
     def _train_epoch(self, loader, epoch: int) -> None:
         a = self.args
@@ -554,8 +574,9 @@ def run(rank: int, world_size: int, args: argparse.Namespace) -> None:
             subsampled_length_fn=subsampled_lengths,
             bad_ids_path=bad_ids,
         )
+        preflight.check_training_inputs(trainer, train_cuts, valid_cuts)
         if trainer.batch_idx_train == 0 and not args.init_from:
-            mean, std = feature_stats(train_cuts)
+            mean, std = feature_stats(train_cuts, bad_ids_path=bad_ids)
             trainer.model.set_feature_stats(mean, std)
             log.info(
                 "feature normalisation from training data: mean %.2f, std %.2f (averages)",

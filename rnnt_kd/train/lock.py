@@ -1,0 +1,85 @@
+"""An experiment directory belongs to one training at a time.
+
+:func:`exp_dir_lock` takes an exclusive ``flock`` on ``<exp-dir>/.lock`` for the whole run and
+writes the holder's pid into it. A second training pointed at the same directory stops at start-up
+with ``<exp-dir> is in use by another training (pid N)`` instead of mixing its checkpoints with
+the other's (decode would average epochs of two runs; ``--auto-resume`` would pick up the other
+run's checkpoint; one run's clean-up would delete the other's files). The kernel releases the
+lock when the holder exits, however it exits (``kill -9`` included), so a stale ``.lock`` file
+never blocks anyone.
+
+Example::
+
+    with exp_dir_lock("exp/teacher"):
+        train(...)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import ContextManager, Iterator, Union
+
+from rnnt_kd.errors import UserError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no lock
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_NAME = ".lock"
+
+
+class ExpDirBusy(UserError):
+    """Another training holds the experiment directory."""
+
+
+class ExpDirUnusable(UserError):
+    """The experiment directory cannot be created or written."""
+
+
+@contextlib.contextmanager
+def exp_dir_lock(exp_dir: Union[str, Path]) -> Iterator[Path]:
+    """Hold ``<exp_dir>/.lock`` (created, with the directory, if needed) for the ``with`` block.
+
+    Raises :class:`ExpDirBusy` naming the holder's pid when another process holds it, and
+    :class:`ExpDirUnusable` when the directory cannot be created or written (read-only, full,
+    a file in the way). Yields the lock file's path.
+    """
+    exp_dir = Path(exp_dir)
+    path = exp_dir / LOCK_NAME
+    try:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        f = open(path, "a+", encoding="utf-8")
+    except OSError as e:
+        raise ExpDirUnusable(f"cannot use {exp_dir} as the exp dir: {e}") from e
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "unknown"
+                raise ExpDirBusy(
+                    f"{exp_dir} is in use by another training (pid {holder}); wait for it to end, "
+                    "stop it, or give this run another --exp-dir"
+                ) from None
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"{os.getpid()}\n")
+            f.flush()
+        except OSError as e:
+            raise ExpDirUnusable(f"cannot use {exp_dir} as the exp dir: {e}") from e
+        yield path
+    finally:
+        f.close()  # closing the file releases the lock
+
+
+def training_lock(exp_dir: Union[str, Path]) -> ContextManager[Path]:
+    """:func:`exp_dir_lock` for the process that starts a training: the ``--world-size N``
+    launcher, or rank 0 of a ``torchrun`` job (its other ranks share rank 0's lock)."""
+    if os.environ.get("LOCAL_RANK") is not None and os.environ.get("RANK", "0") != "0":
+        return contextlib.nullcontext(Path(exp_dir) / LOCK_NAME)
+    return exp_dir_lock(exp_dir)
