@@ -14,6 +14,21 @@ import numpy as np
 import torch
 
 
+class _LogFile(logging.FileHandler):
+    """A log file whose write errors (full disk, read-only file system) are reported once, in
+    one line, instead of a traceback per log record (logging's default)."""
+
+    _failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        if not self._failed:
+            self._failed = True
+            print(
+                f"warning: cannot write the log file {self.baseFilename}: {sys.exc_info()[1]}",
+                file=sys.stderr,
+            )
+
+
 def setup_logger(log_prefix: Optional[Path | str], rank: int = 0, world_size: int = 1) -> None:
     """Log to stderr and, when ``log_prefix`` is given, to ``<log_prefix>-<date>[-<rank>]``."""
     fmt = "%(asctime)s %(levelname)s [%(filename)s:%(lineno)d] %(message)s"
@@ -25,7 +40,7 @@ def setup_logger(log_prefix: Optional[Path | str], rank: int = 0, world_size: in
         suffix = f"-{rank}" if world_size > 1 else ""
         path = Path(f"{log_prefix}-{stamp}{suffix}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(path))
+        handlers.append(_LogFile(path))
     logging.basicConfig(level=logging.INFO, format=fmt, handlers=handlers, force=True)
 
 

@@ -264,8 +264,10 @@ def test_very_short_utterance_alone_in_a_decode_batch(tiny_data, tiny_teacher, t
     assert wers["wer"]["short"] == 100.0 and wers["skipped"]["short"] == 0
 
 
-def test_transcribe_short_empty_and_stereo_audio(tiny_data, tiny_teacher, tmp_path):
+def test_transcribe_short_empty_and_stereo_audio(tiny_data, tiny_teacher, tmp_path, capsys):
     pytest.importorskip("kaldifeat")
+    from rnnt_kd.bin import transcribe
+
     short, empty, stereo, stereo2 = (
         tmp_path / n for n in ("short.wav", "empty.wav", "stereo.wav", "stereo2.wav")
     )
@@ -275,6 +277,11 @@ def test_transcribe_short_empty_and_stereo_audio(tiny_data, tiny_teacher, tmp_pa
     sf.write(stereo, two, SR)
     sf.write(stereo2, two, SR)
     argv = ["--checkpoint", tiny_teacher, "--bpe-model", tiny_data["bpe_model"]]
+    for alone in (short, empty):  # alone: no longer file pads the batch
+        capsys.readouterr()
+        transcribe.main(list(map(str, [*argv, alone])))
+        out, err = capsys.readouterr()
+        assert out == f"{alone}: \n" and "empty transcript" in err and "Traceback" not in err
     r = _run("transcribe", [*argv, short, empty, stereo, stereo2])
     assert r.returncode == 0, r.stderr[-3000:]
     out = dict(line.split(":", 1) for line in r.stdout.splitlines())

@@ -161,7 +161,7 @@ stage6() {
       "$python" -m rnnt_kd.bin.decode --exp-dir "$exp_root/$name" --epoch "$epoch" \
       --avg "$(( avg < epoch ? avg : epoch ))" --bpe-model "$lang/bpe.model" \
       --method modified_beam_search --beam-size "$beam_size" --max-duration "$max_duration" \
-      --test-cuts $(cuts_of $test_parts) --num-threads "$num_jobs"
+      --test-cuts $(cuts_of $test_parts) --num-threads "$num_jobs" --overwrite true
     "$python" -m rnnt_kd.bin.export --exp-dir "$exp_root/$name" --epoch "$epoch" \
       --avg "$(( avg < epoch ? avg : epoch ))" \
       --json "$exp_root/$name/pretrained-epoch-$epoch-avg-$(( avg < epoch ? avg : epoch )).json"

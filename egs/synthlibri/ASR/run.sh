@@ -286,9 +286,10 @@ decode_model() {
   epochs=$(sed -n 's/.*--num-epochs \([0-9]*\).*/\1/p' "$exp_root/$name/command.txt")
   avg=$(avg_for "$epochs")
   grep -q -- '--target-sparsity' "$exp_root/$name/command.txt" && avg=$(sparse_avg_for "$epochs")
+  # --overwrite: a rerun of this stage replaces the results of the unfinished run before it
   local common=(--exp-dir "$exp_root/$name" --epoch "$epochs" --avg "$avg"
     --bpe-model "$lang_dir/bpe.model" --beam-size 4 --test-cuts "${tests[@]}"
-    --max-duration "$max_duration" --num-threads 1)
+    --max-duration "$max_duration" --num-threads 1 --overwrite true)
   for m in greedy_search modified_beam_search; do
     PY -m rnnt_kd.bin.decode "${common[@]}" --method $m || return 1
   done
@@ -351,7 +352,7 @@ stage7() {
     PY -m rnnt_kd.bin.decode --exp-dir "$d" --epoch "$student_epochs" --avg "$avg" \
       --bpe-model "$lang_dir/bpe.model" --method greedy_search \
       --test-cuts "$fbank_dir/${prefix}_cuts_dev-clean.jsonl.gz" --max-duration "$max_duration" \
-      --num-threads "$num_jobs"
+      --num-threads "$num_jobs" --overwrite true
     touch "$d/$m_done"
   done
   PY -m rnnt_kd.bin.sweep_table --exp-dirs "${dirs[@]}" --baseline "$exp_root/sparse90" \
