@@ -72,7 +72,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     for r in args.recogs:
         if not Path(r).is_file():
-            raise UserError(f"no such recogs file: {r}")
+            raise SystemExit(f"error_analysis: error: no such recogs file: {r}")
     seen = bigrams(training_texts(args.train_cuts))
     group_of = engine_of_speaker(Path(args.corpus_info)) if args.corpus_info else None
     rows = []
