@@ -24,8 +24,8 @@ import soundfile as sf
 import torch
 
 from rnnt_kd.bin import train as train_cli
+from rnnt_kd.checkpoint import files as ckpt_lib
 from rnnt_kd.data import read_bad_ids
-from rnnt_kd.train import checkpoint as ckpt_lib
 from tests.conftest import SR, harmonic_audio, train_argv, write_librispeech_part
 from tests.test_reliability import (
     RESUME_OPTS,
@@ -495,7 +495,7 @@ def test_cache_teacher_checks_its_output_before_computing(
     tiny_data, tiny_teacher, tmp_path, capsys, monkeypatch
 ):
     from rnnt_kd.bin import cache_teacher
-    from rnnt_kd.train import teacher_cache
+    from rnnt_kd.kd import cache as teacher_cache
 
     def must_not_run(*a, **k):
         raise AssertionError("the cache was computed")

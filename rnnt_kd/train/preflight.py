@@ -34,7 +34,7 @@ def check_cuts_left(cuts, what: str, bad_ids_path: Optional[Path]) -> None:
 
 def check_teacher_cache(cache: Any, cuts: Iterable) -> None:
     """Raise :class:`TeacherCacheIncomplete` naming how many (and a few) training cuts the
-    cache (a ``rnnt_kd.train.teacher_cache.TeacherCache``) lacks."""
+    cache (a ``rnnt_kd.kd.cache.TeacherCache``) lacks."""
     ids = [c.id for c in cuts]
     missing = [i for i in ids if i not in cache.cuts]
     if missing:
@@ -47,12 +47,17 @@ def check_teacher_cache(cache: Any, cuts: Iterable) -> None:
         )
 
 
-def check_training_inputs(trainer: Any, train_cuts, valid_cuts) -> None:
-    """All start-up checks for a :class:`rnnt_kd.train.trainer.Trainer` and its filtered cuts."""
-    check_cuts_left(train_cuts, "training", trainer.bad_ids_path)
-    check_cuts_left(valid_cuts, "validation", trainer.bad_ids_path)
-    teacher_inputs = getattr(trainer, "teacher_inputs", None)
-    extra = [list(teacher_inputs.cuts.values())] if teacher_inputs is not None else []
+def check_training_inputs(
+    train_cuts, valid_cuts, bad_ids_path: Optional[Path] = None, teacher: Any = None
+) -> None:
+    """All start-up checks of a run: its filtered training and validation cuts, the file their
+    filtering listed bad ids in, and its teacher (a ``rnnt_kd.kd.teacher.OnlineTeacher`` or
+    None; one with a ``cache`` or other ``inputs`` has those checked too)."""
+    check_cuts_left(train_cuts, "training", bad_ids_path)
+    check_cuts_left(valid_cuts, "validation", bad_ids_path)
+    inputs = getattr(teacher, "inputs", None)
+    extra = [list(inputs.cuts.values())] if inputs is not None else []
     check_feature_files(train_cuts, valid_cuts, *extra)
-    if getattr(trainer, "teacher_cache", None) is not None:
-        check_teacher_cache(trainer.teacher_cache, train_cuts)
+    cache = getattr(teacher, "cache", None)
+    if cache is not None:
+        check_teacher_cache(cache, train_cuts)
