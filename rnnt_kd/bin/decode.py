@@ -208,6 +208,7 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
     timing: Dict[str, float] = {}
     num_cuts: Dict[str, int] = {}
     num_skipped: Dict[str, int] = {}
+    unread: List[str] = []  # test sets none of whose cuts could be read
     for name, cuts in cut_sets.items():
         t0 = time.time()
         skipped: List[Tuple[str, str]] = []
@@ -230,12 +231,12 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
         bad_path.unlink(missing_ok=True)  # a list of an earlier (--overwrite) decode
         if not results:  # a number is never written for data that was not read
             cut_id, reason = skipped[0] if skipped else ("-", "no cuts")
-            print(
-                f"decode: error: {name}: none of the {total} cuts could be read (first: "
-                f"{cut_id}: {one_line(reason)}); no results written",
-                file=sys.stderr,
+            unread.append(
+                f"{name}: none of the {total} cuts could be read (first: {cut_id}: "
+                f"{one_line(reason)}); no results written for it"
             )
-            sys.exit(2)
+            log.warning(unread[-1])
+            continue
         store_transcripts(res_dir / f"recogs-{name}-{suffix}.txt", results)
         wer = write_error_stats(res_dir / f"errs-{name}-{suffix}.txt", f"{name}-{suffix}", results)
         write_wer_summary(res_dir / f"wer-summary-{name}-{suffix}.txt", {suffix: wer})
@@ -273,7 +274,12 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
         "skipped": num_skipped,
     }
     json_path = res_dir / f"wers-{suffix}.json"
-    json_path.write_text(json.dumps(merge_wers(json_path, out), indent=1) + "\n")
+    if wers:
+        json_path.write_text(json.dumps(merge_wers(json_path, out), indent=1) + "\n")
+    if unread:
+        more = f" (and {len(unread) - 1} more test sets)" if len(unread) > 1 else ""
+        print(f"decode: error: {unread[0]}{more}", file=sys.stderr)
+        sys.exit(2)
     return wers
 
 
