@@ -440,10 +440,12 @@ class Trainer:
 
     def _check_epoch_trained(self, epoch: int, steps: int, bad: int, skipped: int) -> None:
         """Raise :class:`NoTrainingStep` when the epoch skipped every batch it drew (its counters
-        before the epoch are given): a checkpoint of it would hold nothing learnt."""
-        if self.batch_idx_train == steps and (
+        before the epoch are given): a checkpoint of it would hold nothing learnt. Ranks agree
+        (a rank whose batches were fine while another's were all unreadable raises too)."""
+        none = self.batch_idx_train == steps and (
             self.bad_total > bad or self.skipped_cuts_total > skipped
-        ):
+        )
+        if not dist_lib.all_ranks_true(not none, self.device):
             raise NoTrainingStep(
                 f"epoch {epoch} ended without a single training step: "
                 f"{self.bad_total - bad} batches had a non-finite loss or gradient, "
