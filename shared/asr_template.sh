@@ -130,7 +130,7 @@ train_jobs() {
     eval "seeds=\"${seeds:-$seed}\""
     for s in $seeds; do
       kd=(); [ "$kd_on" != yes ] || kd_args "$distill_scale" "$distill_temperature"
-      printf '%s|%s' "$dir" "$opts"; printf ' %q' "${kd[@]}"
+      printf '%s|%s' "$dir" "$opts"; [ ${#kd[@]} -eq 0 ] || printf ' %q' "${kd[@]}"
       [ "$s" = "$seed" ] || printf ' --seed %s' "$s"
       echo
       dir=${name}_seed$s

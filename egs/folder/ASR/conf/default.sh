@@ -10,5 +10,6 @@ teacher_model="--model-preset small"; teacher_epochs=30
 small_model="--model-preset tiny --encoder-dim 64 --num-encoder-layers 2 --feedforward-dim 256 --decoder-dim 96 --joiner-dim 96"
 student_epochs=6; small_epochs=20; small_anneal_share=0.5; sparse_anneal_share=0.3333
 parallel_runs=true
+student_seeds=""                 # e.g. "42 43 44": the small students three times
 distill_scale=1.0; distill_temperature=2.0; teacher_cache=true   # sweep them on dev: stage 8
 avg=3; decode_methods="greedy_search modified_beam_search"

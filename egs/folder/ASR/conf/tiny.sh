@@ -6,5 +6,6 @@ teacher_epochs=2
 small_model="--model-preset tiny --encoder-dim 16 --num-heads 2 --num-encoder-layers 1 --feedforward-dim 32 --decoder-dim 16 --joiner-dim 16"
 student_epochs=1; small_epochs=1; small_anneal_share=0; sparse_anneal_share=0
 parallel_runs=false
+student_seeds="42 43"
 distill_scale=0.3; distill_temperature=1.0; teacher_cache=true
 avg=1; decode_methods=greedy_search
