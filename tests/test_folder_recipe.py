@@ -113,8 +113,12 @@ def test_results(folder_run):
     md = (tmp / "results-dir" / "RESULTS.md").read_text()
     assert "## KD relative change over training seeds (greedy_search)" in md
     # the commands that ran, every stage's time, only files that exist
-    assert re.search(r"^Produced by `\./run\.sh --preset tiny .*` \(stages 0, 1, 2, 3, 4, 5, 6\)", md, re.M)
-    for n, name in enumerate(["corpus", "manifests", "fbank", "bpe", "teacher", "students", "decode"]):
+    assert re.search(
+        r"^Produced by `\./run\.sh --preset tiny .*` \(stages 0, 1, 2, 3, 4, 5, 6\)", md, re.M
+    )
+    for n, name in enumerate(
+        ["corpus", "manifests", "fbank", "bpe", "teacher", "students", "decode"]
+    ):
         assert re.search(rf"^\| {n} {name} \| \d+ \|$", md, re.M), name
     assert "NOTES.md" not in md
     for link in re.findall(r"\]\(([^)]+)\)", md):
