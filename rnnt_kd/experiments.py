@@ -112,7 +112,7 @@ def epochs_to_average(cfg: Dict[str, Any], max_avg: int) -> int:
     only those saved after pruning ended (``prune_end_fraction`` of the run), e.g. 2 of 4
     epochs pruned over the first 2/3, 1 of 2.
 
-    >>> pruned = {"num_epochs": 4, "target_sparsity": 0.9, "prune_end_fraction": 0.6667}
+    >>> pruned = {"num_epochs": 4, "target_sparsity": 0.9, "prune_end_fraction": 2 / 3}
     >>> epochs_to_average(pruned, 5)
     2
     >>> epochs_to_average({"num_epochs": 14, "target_sparsity": 0.0}, 2)
@@ -123,7 +123,7 @@ def epochs_to_average(cfg: Dict[str, Any], max_avg: int) -> int:
     if float(cfg.get("target_sparsity") or 0) > 0:
         end = cfg.get("prune_end_fraction")
         if end is not None:
-            after = epochs - math.floor(epochs * float(end))
+            after = epochs - math.floor(epochs * float(end) + 1e-9)  # as the trainer rounds
         else:  # pruning ended at an absolute step: only the last epoch is surely after it
             after = 1
     return max(1, min(after, max_avg, epochs))

@@ -41,7 +41,7 @@ invocation="./run.sh$(printf ' %q' "$@")"  # RESULTS.md names the commands that 
 # $(prune S E) in conf/experiments.txt: fine-tune the teacher at a low LR with no warm-up,
 # pruning from the first step to 2/3 of the run (every 1/20 of that: --prune-every 0), then at
 # the final sparsity while the LR anneals over the last $sparse_anneal_share of the run
-: "${prune_opts=--base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-fraction 0 --prune-end-fraction 0.6667}"
+: "${prune_opts=--base-lr 1e-3 --warmup-batches 1 --model-warm-step 0 --prune-start-fraction 0 --prune-end-fraction 2/3}"
 : "${sparse_anneal_share=0.3333}"
 # The CPU / small-data setting, for a from-scratch Conformer transducer on a CPU or a few hours
 # of speech (measured on synthlibri, its NOTES.md): LayerScale 0.1 (without it the encoder sits

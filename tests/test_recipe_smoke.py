@@ -104,7 +104,7 @@ def test_results_table_and_json(smoke_run):
     assert "--teacher-checkpoint" not in rows["sparse90"]["command"]
     assert "--target-sparsity 0.9" in rows["sparse90_kd"]["command"]
     # pruning over the first 2/3 of the run, every 1/20 of that: fractions the trainer resolves
-    assert "--prune-end-fraction 0.6667" in rows["sparse90_kd"]["command"]
+    assert "--prune-end-fraction 2/3" in rows["sparse90_kd"]["command"]
     assert rows["sparse90_kd"]["train_config"]["target_sparsity"] == 0.9
     m = "modified_beam_search"
     base, kd = rows["sparse90"]["wer"][m], rows["sparse90_kd"]["wer"][m]
