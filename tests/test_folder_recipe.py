@@ -47,7 +47,7 @@ def folder_run(tmp_path_factory):
     corpus.mkdir()
     rng, lines = random.Random(0), []
     for voice in ("m1", "f2", "m3", "f4"):
-        for i in range(4):
+        for i in range(5):
             text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 4)))
             uid = f"{voice}_{i:04d}"
             subprocess.run(
