@@ -176,7 +176,7 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "teacher-inputs":
         from lhotse import CutSet
 
-        from rnnt_kd.data.teacher_inputs import parallel_source_cuts, read_source_map
+        from rnnt_kd.kd.inputs import parallel_source_cuts, read_source_map
 
         _check_files(args.copies, args.sources, args.source_map)
         copies = CutSet.from_file(args.copies)
