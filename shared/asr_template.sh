@@ -123,17 +123,17 @@ stage3() {
 # train_jobs [NAME]: "exp dir|train options" of the experiment NAME (default: every one but the
 # teacher), one line per seed: <name> for the first seed, <name>_seed<S> for the others
 train_jobs() {
-  local name group base kd_on seeds opts s dir
+  local name group base kd_on seeds opts s dir i
   while IFS='|' read -r name group base kd_on seeds opts; do
     if [ -n "${1:-}" ]; then [ "$name" = "$1" ] || continue; else [ "$name" != teacher ] || continue; fi
-    dir=$name
     eval "seeds=\"${seeds:-$seed}\""
+    i=0
     for s in $seeds; do
+      dir=$name; [ "$i" -eq 0 ] || dir=${name}_seed$s; i=$((i + 1))
       kd=(); [ "$kd_on" != yes ] || kd_args "$distill_scale" "$distill_temperature"
       printf '%s|%s' "$dir" "$opts"; [ ${#kd[@]} -eq 0 ] || printf ' %q' "${kd[@]}"
       [ "$s" = "$seed" ] || printf ' --seed %s' "$s"
       echo
-      dir=${name}_seed$s
     done
   done < <(experiment_rows)
 }
