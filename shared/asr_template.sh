@@ -220,9 +220,10 @@ stage6() {
   pool_wait || { log "a decoding failed: see $exp_root/log/decode-*.log"; return 1; }
   report 6 decode "$t0"
 }
-# Stage 7 (optional): each model as sherpa-onnx files, decoded by sherpa-onnx (docs/DEPLOY.md)
+# Stage 7 (optional): models as sherpa-onnx files (float32 and int8), decoded by sherpa-onnx
+# from the audio; the report then tables them beside rnnt-kd's own decoding (docs/DEPLOY.md)
 stage7() {
-  local t0 plan dir epoch avg_n
+  local t0 plan dir epoch avg_n m int8
   t0=$(date +%s)
   plan=$(decode_plan)
   while read -r dir epoch avg_n; do
@@ -230,8 +231,13 @@ stage7() {
     log "ONNX export + sherpa-onnx decoding of $dir"
     PY -m rnnt_kd.bin.export_onnx --exp-dir "$dir" --epoch "$epoch" --avg "$avg_n" \
       --bpe-model "$bpe_model" --out-dir "$dir/onnx"
-    record "$dir/onnx/greedy_search" "$python" -m rnnt_kd.bin.decode_onnx --onnx-dir "$dir/onnx" \
-      --test-cuts "${test_cuts[@]}" --res-dir "$dir/onnx/greedy_search"
+    for m in $decode_methods; do
+      for int8 in "" --int8; do
+        PY -m rnnt_kd.bin.decode_onnx --onnx-dir "$dir/onnx" $int8 \
+          --test-cuts "${test_cuts[@]}" --method "$m" --beam-size "$beam_size" \
+          --res-dir "$dir/onnx/$m" --num-threads "$run_threads"
+      done
+    done
   done <<< "$plan"
   report 7 onnx "$t0"
 }

@@ -155,9 +155,10 @@ def rel_changes(base: Dict[str, float], kd: Dict[str, float]) -> Dict[str, float
 def seed_rel_change(
     exp_root: Path, row: Dict[str, Any], base: Dict[str, Any], seeds: Sequence[str]
 ) -> Dict[str, Any]:
-    """``{method: {set: {"mean", "per_seed", ["low", "high", ...]}}}``: the KD relative change
-    of each seed (KD run against the baseline run of the same seed), their mean, and where
-    ``rnnt_kd.significance`` has it, an interval over seeds and test utterances."""
+    """``{method: {set: {"mean", "per_seed", ["interval"]}}}``: the KD relative change of each
+    seed (KD run against the baseline run of the same seed), their mean, and where
+    ``rnnt_kd.significance`` has it, the change of the seed-averaged WER with an interval over
+    seeds and test utterances (``interval``: rel_change, low, high, p_better, ...)."""
     out: Dict[str, Any] = {}
     for method in row["wer"]:
         per_seed = [
@@ -174,34 +175,41 @@ def seed_rel_change(
                 "mean": statistics.fmean(values),
                 "per_seed": dict(zip(seeds, values)),
             }
-            cell.update(seed_interval(exp_root, row, base, seeds, method, test_set))
+            interval = seed_interval(exp_root, row, base, seeds, method, test_set)
+            if interval:
+                cell["interval"] = interval
             out.setdefault(method, {})[test_set] = cell
     return out
 
 
 def seed_interval(exp_root, row, base, seeds, method, test_set) -> Dict[str, Any]:
-    """The bootstrap interval over seeds and utterances of the mean KD relative change, from
-    the pairs of ``recogs`` files (``rnnt_kd.significance.compare_recogs_seeds``); empty when
-    that function or a file is missing."""
+    """The bootstrap interval over seeds and utterances of the KD relative change of the
+    seed-averaged WER (``rnnt_kd.significance.compare_recogs_over_seeds``), from each seed's
+    pair of ``recogs`` files; empty when that function or a file is missing."""
     try:
-        from rnnt_kd.significance import compare_recogs_seeds
+        from rnnt_kd.significance import compare_recogs_over_seeds
     except ImportError:
         return {}
     from dataclasses import asdict
 
-    pairs = []
+    files: Dict[str, List[Path]] = {"base": [], "kd": []}
     for s in seeds:
-        files = []
-        for r in (base, row):
-            d = exp_root / r["run_dirs"][s]
-            f = sorted(
-                (d / method).glob(f"recogs-{test_set}-*.txt"), key=lambda p: p.stat().st_mtime
-            )
-            if not f:
+        for key, r in (("base", base), ("kd", row)):
+            d = exp_root / r["run_dirs"][s] / method
+            found = sorted(d.glob(f"recogs-{test_set}-*.txt"), key=lambda p: p.stat().st_mtime)
+            if not found:
                 return {}
-            files.append(f[-1])
-        pairs.append(tuple(files))
-    return asdict(compare_recogs_seeds(pairs))
+            files[key].append(found[-1])
+    if not any(per_utterance_total(f) for f in files["base"]):
+        return {}  # no baseline errors: a relative change is undefined
+    return asdict(compare_recogs_over_seeds(files["base"], files["kd"]))
+
+
+def per_utterance_total(recogs: Path) -> int:
+    """Word errors of a ``recogs`` file."""
+    from rnnt_kd.significance import per_utterance_errors
+
+    return sum(e for e, _ in per_utterance_errors(recogs).values())
 
 
 def kd_intervals(exp_root: Path, row: Dict[str, Any], base: Dict[str, Any]) -> Dict[str, Any]:
@@ -308,6 +316,39 @@ def plot(rows: List[Dict[str, Any]], path: Path, method: Optional[str] = None) -
     return True
 
 
+def deploy_section(exp_root: Path, rows: List[Dict[str, Any]]) -> List[str]:
+    """Markdown lines: sherpa-onnx against rnnt-kd for the models stage 7 exported
+    (``<run>/onnx/``: ``export_onnx.json``, ``<method>/wers-sherpa-onnx-{fp32,int8}*.json``;
+    ``rnnt_kd.deploy.table``); nothing when there are none."""
+    try:
+        from rnnt_kd.deploy.table import deploy_rows, deploy_table
+    except ImportError:
+        return []
+
+    def newest(d: Path, pattern: str) -> Optional[Path]:
+        found = sorted(d.glob(pattern), key=lambda p: p.stat().st_mtime)
+        return found[-1] if found else None
+
+    out = []
+    for r in rows:
+        d = exp_root / next(iter(r["run_dirs"].values()))
+        export_json = d / "onnx" / "export_onnx.json"
+        for method in METHODS:
+            fp32 = newest(d / "onnx" / method, "wers-sherpa-onnx-fp32*.json")
+            if fp32 is None:
+                continue
+            out += deploy_rows(
+                f"{r['name']} ({method})",
+                export_json if export_json.is_file() else None,
+                fp32,
+                newest(d / "onnx" / method, "wers-sherpa-onnx-int8*.json"),
+                newest(d / method, "wers-*.json"),
+            )
+    if not out:
+        return []
+    return ["## Deployment: sherpa-onnx (stage 7, docs/DEPLOY.md)", "", deploy_table(out), ""]
+
+
 def fmt_pct(x: Optional[float], signed: bool = False) -> str:
     if x is None:
         return "-"
@@ -345,18 +386,25 @@ def seeds_table(rows: List[Dict[str, Any]]) -> List[str]:
     lines = [
         f"## KD relative change over training seeds ({method})",
         "",
-        "Mean of the per-seed changes (each KD run against the baseline run of the same seed), "
-        "the per-seed values, and where computed a 95 % interval over seeds and test "
-        "utterances.",
+        "Each seed's KD run against the baseline run of the same seed, the mean of those "
+        "changes, and the change of the seed-averaged WER with its 95 % interval over seeds "
+        "and test utterances and the share of resamplings in which KD has fewer errors "
+        "(`rnnt_kd.significance.compare_recogs_over_seeds`).",
         "",
-        "| model | set | mean | seeds | interval |",
+        "| model | set | per seed | mean | seed-averaged WER change [95 %], P |",
         "|---|---|---|---|---|",
     ]
     for r in rows:
         for test_set, c in r["rel_change_seeds"].get(method, {}).items():
             per_seed = ", ".join(f"{k}: {v:+.1f}%" for k, v in c["per_seed"].items())
-            ci = f"[{c['low']:+.1f}, {c['high']:+.1f}]" if "low" in c else ""
-            lines.append(f"| {r['name']} | {test_set} | {c['mean']:+.1f}% | {per_seed} | {ci} |")
+            ci = c.get("interval")
+            cell = (
+                f"{ci['rel_change']:+.1f}% [{ci['low']:+.1f}, {ci['high']:+.1f}], "
+                f"P={ci['p_better']:.2f}"
+                if ci
+                else ""
+            )
+            lines.append(f"| {r['name']} | {test_set} | {per_seed} | {c['mean']:+.1f}% | {cell} |")
     return lines + [""]
 
 
@@ -378,7 +426,9 @@ def write_markdown(
     corpus_info,
     preamble: str = "",
     with_plot: bool = True,
+    exp_root: Optional[Path] = None,
 ) -> None:
+    """RESULTS.md; ``exp_root``: where to find stage 7's sherpa-onnx results, if any."""
     lines = [f"# Results: {recipe} (preset `{preset}`)", ""]
     if preamble:
         lines += [preamble.rstrip("\n"), ""]
@@ -456,6 +506,7 @@ def write_markdown(
     if with_plot:
         lines += ["![WER vs sparsity](wer_vs_sparsity.png)", ""]
     lines += export_table(rows)
+    lines += deploy_section(exp_root, rows) if exp_root is not None else []
     lines += ["## Commands", ""]
     for r in rows:
         if r.get("command"):
@@ -518,6 +569,7 @@ def main(argv: List[str] | None = None) -> int:
         corpus_info,
         preamble,
         with_plot=with_plot,
+        exp_root=Path(args.exp_root),
     )
     (out / "results.json").write_text(
         json.dumps(
