@@ -259,8 +259,8 @@ stage8() {
     for b in $sweep_scales; do for t in $sweep_temperatures; do
       kd_args "$b" "$t"; printf 'sweep/b%s_t%s|%s' "$b" "$t" "$opts"; printf ' %q' "${kd[@]}"; echo
     done; done; } | run_students
-  for d in "$exp_root"/sweep/b*_t* "$exp_root/$base"; do [ -d "$d" ] && dirs+=("$d"); done
-  plan=$(decode_plan "${dirs[@]}")
+  for d in "$exp_root"/sweep/b*_t*; do [ -d "$d" ] && dirs+=("$d"); done  # earlier sweeps too
+  plan=$(decode_plan "${dirs[@]}" "$exp_root/$base")
   while read -r d epoch avg_n; do
     [ -f "$d/dev_greedy_search/.done" ] && continue
     PY -m rnnt_kd.bin.decode --exp-dir "$d" --epoch "$epoch" --avg "$avg_n" --bpe-model "$bpe_model" \
