@@ -7,5 +7,5 @@ small_model="--model-preset tiny --encoder-dim 16 --num-heads 2 --num-encoder-la
 student_epochs=1; small_epochs=1; small_anneal_share=0; sparse_anneal_share=0
 parallel_runs=false
 student_seeds="42 43"
-distill_scale=0.3; distill_temperature=1.0; teacher_cache=true
+distill_scale=0.3; distill_temperature=1.0; teacher_cache=false   # one process less
 avg=1; decode_methods=greedy_search
