@@ -286,15 +286,14 @@ class TrainSettings:
         unknown = sorted(set(d) - set(SECTIONS))
         if unknown:
             raise ValueError(f"unknown settings section(s) {unknown}")
-        parts = {}
         for name, klass in SECTIONS.items():
-            values = dict(d.get(name, {}))
-            names = {f.name for f in dataclasses.fields(klass)}
-            bad = sorted(set(values) - names)
+            bad = sorted(set(d.get(name, {})) - {f.name for f in dataclasses.fields(klass)})
             if bad:
                 raise ValueError(f"unknown {name} setting(s) {bad}")
-            parts[name] = klass(**values)
-        return cls(**parts)
+        try:
+            return cls(**{name: klass(**d.get(name, {})) for name, klass in SECTIONS.items()})
+        except TypeError as e:  # a required setting is missing
+            raise ValueError(f"incomplete settings: {e}") from None
 
     def given(self, name: str) -> bool:
         """Whether ``--name`` (dest form, e.g. ``spec_augment``) was on the command line."""

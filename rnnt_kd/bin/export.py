@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Export a trained model for inference (icefall's ``export.py``): averaged weights, no optimizer.
 
-  python -m rnnt_kd.bin.export --exp-dir exp/sparse90_kd --epoch 4 --avg 2
+  python -m rnnt_kd.bin.export --exp-dir exp/student90 --epoch 4 --avg 2
   python -m rnnt_kd.bin.export --checkpoint exp/teacher/epoch-14.pt --out teacher.pt --dtype float16
 
 Writes ``--out`` (default ``<exp-dir>/pretrained-epoch-E-avg-A.pt``), readable by

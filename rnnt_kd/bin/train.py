@@ -10,7 +10,7 @@ Examples (from a recipe directory)::
       --bpe-model data/lang_bpe_256/bpe.model --num-epochs 20 --max-duration 200
 
   # 90%-sparse student pruned from the teacher, distilled from it
-  python -m rnnt_kd.bin.train --exp-dir exp/sparse90_kd --init-from exp/teacher/epoch-20.pt \\
+  python -m rnnt_kd.bin.train --exp-dir exp/student90 --init-from exp/teacher/epoch-20.pt \\
       --target-sparsity 0.9 --prune-start-fraction 0 --prune-end-fraction 0.667 \\
       --teacher-checkpoint exp/teacher/epoch-20.pt --distill-scale 0.01 ...
 
