@@ -2,10 +2,10 @@
 
 The matrix is a plain text table, one trained model per line, fields separated by ``|``::
 
-    # name      | group      | baseline | kd  | seeds | train options (expanded by the recipe)
-    teacher     | dense      |          | no  |       | $teacher_model --num-epochs 10
-    sparse90    | sparse 90% |          | no  |       | $(prune 0.9 4)
-    sparse90_kd | sparse 90% | sparse90 | yes | 42 43 | $(prune 0.9 4)
+    # name    | group      | baseline | kd  | seeds | train options (expanded by the recipe)
+    teacher   | dense      |          | no  |       | $teacher_model --num-epochs 10
+    pruned    | sparse 80% |          | no  | 42 43 | $(prune 0.8 4)
+    pruned_kd | sparse 80% | pruned   | yes | 42 43 | $(prune 0.8 4)
 
 ``baseline`` names the same model trained without KD (a KD row's relative change is measured
 against it); ``seeds`` lists training seeds (empty: the recipe's ``$seed``). The recipe template
@@ -14,9 +14,9 @@ seed ``S`` into ``<exp-root>/<name>_seed<S>``. Only the shell expands the option
 module reads the other fields, and each run's settings from the ``train_config.json`` that
 ``rnnt_kd.bin.train`` writes (never from its command line).
 
-    >>> rows = read_experiments("egs/synthlibri/ASR/conf/experiments.txt")
-    >>> [r.name for r in rows][:2]
-    ['teacher', 'sparse60']
+    >>> rows = read_experiments("conf/experiments.txt")  # the table above
+    >>> [(r.name, r.baseline, r.kd) for r in rows][1:]
+    [('pruned', None, False), ('pruned_kd', 'pruned', True)]
 """
 
 from __future__ import annotations
