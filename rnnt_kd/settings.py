@@ -154,8 +154,9 @@ class DistillSettings:
     distill_band: str = opt(
         "teacher",
         choices=["teacher", "student"],
-        help="whose prune ranges define the band (teacher's: shared with the "
-        "student's pruned loss, so band log-probs are computed once)",
+        help="whose prune ranges define the KD term's band: the teacher's (the student is "
+        "scored on it too) or the student's (the teacher is scored on the student's); either "
+        "way the student's RNN-T loss stays on its own band, as without KD",
     )
     teacher_input_cuts: Optional[str] = opt(
         None,

@@ -150,7 +150,8 @@ def test_train_with_teacher_cache_matches_online_kd(tiny_data, tiny_teacher, tmp
 
     kd = ["--teacher-checkpoint", str(tiny_teacher), "--distill-scale", "0.5",
           "--distill-temperature", "2.0"]  # fmt: skip
-    common = ("--num-epochs", "1", "--tensorboard", "false", "--log-interval", "1")
+    common = ("--num-epochs", "1", "--tensorboard", "false", "--log-interval", "1",
+              "--spec-augment", "false")  # fmt: skip
     train_cli.main(train_argv(tiny_data, tmp_path / "online", *common, *kd))
     train_cli.main(
         train_argv(tiny_data, tmp_path / "cached", *common, *kd, "--teacher-cache", str(cache))

@@ -81,7 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.distill_temperature <= 0:
             raise ValueError("--distill-temperature must be > 0")
         tokenizer = Tokenizer(args.bpe_model)
-        teacher, _ = load_model(args.teacher_checkpoint)
+        teacher, ckpt = load_model(args.teacher_checkpoint)
+        sha = ckpt.get("tokenizer_sha256")
+        if sha is not None and sha != tokenizer.sha256:
+            raise ValueError(
+                f"--teacher-checkpoint {args.teacher_checkpoint} was trained with another BPE "
+                f"model than --bpe-model {args.bpe_model}"
+            )
         if teacher.config.vocab_size != tokenizer.vocab_size:
             raise ValueError(
                 f"teacher vocab_size {teacher.config.vocab_size} != BPE model's "
@@ -121,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             file_sha256(args.teacher_input_cuts) if args.teacher_input_cuts else None
         ),
         "train_cuts": [str(c) for c in args.train_cuts],
+        "tokenizer_sha256": tokenizer.sha256,
     }
     with tqdm(total=len(cuts), desc="teacher band", unit="utt") as bar:
         cache = build_teacher_cache(teacher, batches(), meta, progress=bar)
