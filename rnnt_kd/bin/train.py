@@ -236,7 +236,21 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--prune-start-step", type=int, default=0)
     g.add_argument("--prune-end-step", type=int, default=2000)
     g.add_argument("--prune-every", type=int, default=100)
-    g.add_argument("--prune-scope", choices=["global", "layer"], default="global")
+    g.add_argument(
+        "--prune-scope",
+        choices=["global", "layer"],
+        default="global",
+        help="global: rank all prunable weights together, each tensor capped (--prune-keep-ratio); "
+        "layer: prune every tensor to the schedule's sparsity (Zhu & Gupta)",
+    )
+    g.add_argument(
+        "--prune-keep-ratio",
+        type=float,
+        default=0.5,
+        help="--prune-scope global: every tensor keeps at least this share of the weights "
+        "per-layer pruning would leave it, i.e. none is sparser than 1 - R (1 - s) (95 %% at "
+        "s = 90 %%); in (0, 1], 1 = per-layer",
+    )
     return p
 
 
@@ -244,6 +258,8 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
     """Reject inconsistent option combinations with one clear line."""
     if args.target_sparsity and not 0 < args.target_sparsity < 1:
         parser.error("--target-sparsity must be in (0, 1)")
+    if not 0 < args.prune_keep_ratio <= 1:
+        parser.error("--prune-keep-ratio must be in (0, 1]")
     if args.target_sparsity and args.prune_end_step <= args.prune_start_step:
         parser.error("--prune-end-step must be greater than --prune-start-step")
     if args.use_fp16 and args.use_bf16:

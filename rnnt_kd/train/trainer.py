@@ -172,6 +172,7 @@ class Trainer:
                 prune_every=args.prune_every,
                 initial_sparsity=args.initial_sparsity,
                 scope=args.prune_scope,
+                keep_ratio=getattr(args, "prune_keep_ratio", pruning.DEFAULT_KEEP_RATIO),
             )
         self.optimizer = make_optimizer(self.model, args.base_lr, args.weight_decay)
         self.scheduler = Eden(
