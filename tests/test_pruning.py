@@ -265,12 +265,17 @@ def test_apply_masks_errors_and_pruner_args():
 # every tensor stays alive: the real model at 90 %
 
 
-def _small_model(seed: int = 0) -> nn.Module:
+# the preset as it is, and as the default recipe builds it (Conv1d front-end, LayerScale, CTC)
+ARCHS = {"conv2d": {}, "recipe": dict(subsampling="conv1d", layer_scale=0.1, use_ctc=True)}
+
+
+def _small_model(arch: str = "conv2d", seed: int = 0) -> nn.Module:
     from rnnt_kd.model.config import TransducerConfig
     from rnnt_kd.model.transducer import Transducer
 
     torch.manual_seed(seed)
-    return Transducer(TransducerConfig.from_preset("small", 500, dropout=0.0)).eval()
+    cfg = TransducerConfig.from_preset("small", 500, dropout=0.0, **ARCHS[arch])
+    return Transducer(cfg).eval()
 
 
 FRONT_END = [f"encoder.encoder_embed.conv.{i}.weight" for i in (0, 2, 4)]
@@ -286,19 +291,21 @@ def _hears(model: nn.Module) -> float:
     return float((out[0] - out[1]).abs().max() / out.abs().max())
 
 
+@pytest.mark.parametrize("arch", sorted(ARCHS))
 @pytest.mark.parametrize(
     "scope, keep_ratio, cap",
     [("layer", 0.5, 0.9), ("global", 0.5, 0.95), ("global", 0.1, 0.99), ("global", 1.0, 0.9)],
 )
-def test_small_preset_at_90_percent_keeps_every_tensor_and_hears(scope, keep_ratio, cap):
-    """Plain global ranking at initialisation zeroed 12 tensors of this model (the front-end's
-    last convolution and output projection among them) and its encoder output did not depend on
+def test_small_preset_at_90_percent_keeps_every_tensor_and_hears(arch, scope, keep_ratio, cap):
+    """Plain global ranking at initialisation zeroed 12 tensors of the conv2d model (the
+    front-end's last convolution and output projection among them) and 13 of the recipe's (all
+    three Conv1d front-end convolutions among them), and the encoder output did not depend on
     its input. No scope may do that now; each tensor is at most ``cap`` sparse (+ rounding)."""
-    model = _small_model()
+    model = _small_model(arch)
     pruner = GradualPruner(model, 0.9, 0, 0, scope=scope, keep_ratio=keep_ratio)
     pruner.step(0)
     sparsity = layer_sparsity(model)
-    assert len(sparsity) == len(prunable_modules(model)) == 48
+    assert len(sparsity) == len(prunable_modules(model)) == (48 if arch == "conv2d" else 47)
     sizes = {f"{n}.weight": m.weight.numel() for n, m in prunable_modules(model)}
     for name, value in sparsity.items():
         assert value < 1.0, name  # at least one weight kept
@@ -308,11 +315,12 @@ def test_small_preset_at_90_percent_keeps_every_tensor_and_hears(scope, keep_rat
     if scope == "layer":
         for name in FRONT_END:
             assert sparsity[name] == pytest.approx(0.9, abs=1.0 / sizes[name])
-    assert _hears(model) > 0.05
+    assert _hears(model) > 0.01  # exactly 0 for plain global ranking
 
 
-def test_small_preset_dense_hears():
-    assert _hears(_small_model()) > 0.05
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_small_preset_dense_hears(arch):
+    assert _hears(_small_model(arch)) > 0.05
 
 
 def test_capped_global_is_the_best_ranking_under_the_caps():
@@ -367,15 +375,17 @@ def test_capped_global_masks_grow_and_resume():
             GradualPruner(TinyTransducer(), 0.5, 0, 10, keep_ratio=bad)
 
 
-def test_one_weight_per_tensor_is_not_enough_to_hear():
+@pytest.mark.parametrize("arch, at_floor", [("conv2d", 12), ("recipe", 13)])
+def test_one_weight_per_tensor_is_not_enough_to_hear(arch, at_floor):
     """Why the floor is relative: plain global ranking that spares one weight per tensor
-    (keep_ratio 0, refused by GradualPruner) still leaves the 90 % small preset deaf."""
-    model = _small_model()
+    (keep_ratio 0, refused by GradualPruner) still leaves the 90 % small preset deaf; the
+    tensors held at one weight are the ones plain global ranking zeroes."""
+    model = _small_model(arch)
     mods = [m for _, m in prunable_modules(model)]
     scores = [m.weight.detach().abs().flatten() for m in mods]
     counts = tensor_prune_counts(scores, [0] * len(mods), 0.9, 0.0)
     assert all(c < m.weight.numel() for c, m in zip(counts, mods))
-    assert sum(c == m.weight.numel() - 1 for c, m in zip(counts, mods)) == 12
+    assert sum(c == m.weight.numel() - 1 for c, m in zip(counts, mods)) == at_floor
     for m, sc, k in zip(mods, scores, counts):
         with torch.no_grad():
             keep = torch.ones_like(sc, dtype=torch.bool)
