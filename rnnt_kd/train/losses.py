@@ -213,22 +213,13 @@ def distillation_term(
 ) -> torch.Tensor:
     """KL(teacher || student) summed over lattice nodes, per ``cfg`` (type, lattice, temperature).
 
-    On the pruned band with temperature 1, the y/blank log-probs px/py computed once by the
-    model's forward feed both the pruned RNN-T loss and this term (no extra log-softmax).
+    On the pruned band the three classes come from the band logits at every temperature (as on
+    the cached path), not from the pruned loss's px/py: P_rest = 1 - P_y - P_blank from float32
+    log-probs loses a small P_rest (see :func:`rnnt_kd.distill.band_distill_loss`).
     """
     boundary = s_out.boundary
     if cfg.distill_lattice == "pruned":
         if cfg.distill_type == "ybr":
-            if cfg.distill_temperature == 1.0:
-                return distill.band_distill_loss(
-                    s_out.px,
-                    s_out.py,
-                    t_out.px,
-                    t_out.py,
-                    ranges=s_out.ranges,
-                    boundary=boundary,
-                    reduction="sum",
-                )
             return distill.band_distill_loss_from_logits(
                 s_out.logits,
                 t_out.logits.detach(),
