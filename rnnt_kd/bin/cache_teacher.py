@@ -68,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     from rnnt_kd.model.conformer import subsampled_lengths
     from rnnt_kd.train.checkpoint import CheckpointError
     from rnnt_kd.train.model_io import load_model
-    from rnnt_kd.train.teacher_cache import build_teacher_cache, file_sha256
+    from rnnt_kd.train.teacher_cache import (
+        build_teacher_cache,
+        check_unique_cut_ids,
+        file_sha256,
+    )
 
     torch.set_num_threads(args.num_threads)
     try:
@@ -88,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             max_duration=args.max_utt_duration,
             subsampled_length_fn=subsampled_lengths,
         )
+        check_unique_cut_ids((c.id for c in cuts), f"--train-cuts {' '.join(args.train_cuts)}")
         inputs = TeacherInputs(args.teacher_input_cuts) if args.teacher_input_cuts else None
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"cache_teacher: error: {e}", file=sys.stderr)
