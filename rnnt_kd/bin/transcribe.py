@@ -62,9 +62,8 @@ def main(argv: List[str] | None = None) -> None:
     for f in [args.checkpoint, args.bpe_model, *args.sound_files]:
         if not Path(f).exists():
             parser.error(f"no such file: {f}")
+    from rnnt_kd.checkpoint import CheckpointError, load_model
     from rnnt_kd.data import Tokenizer
-    from rnnt_kd.train.checkpoint import CheckpointError
-    from rnnt_kd.train.model_io import load_model
     from rnnt_kd.utils import pick_device
 
     device = pick_device(args.device)

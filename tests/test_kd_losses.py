@@ -1,4 +1,4 @@
-"""Tests for rnnt_kd.distill against float64 brute-force references (explicit per-node softmax)."""
+"""Tests for rnnt_kd.kd.losses against float64 brute-force references (per-node softmax)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rnnt_kd import backend
-from rnnt_kd.distill import (
+from rnnt_kd.kd.losses import (
     band_distill_loss,
     band_distill_loss_from_logits,
     band_node_mask,
@@ -460,12 +460,12 @@ def test_peaked_float32_rest_underflow_is_exact():
 
 
 def test_trainer_band_kd_of_a_confident_teacher_matches_float64():
-    """The training step's pruned-band KD term at temperature 1 (``train.losses``), float32
+    """The training step's pruned-band KD term at temperature 1 (``kd.term``), float32
     logits of a confident teacher and a student near it, against the float64 class-by-class
     KL: within 1e-5 (2e-6 now). It took P_rest = 1 - P_y - P_blank from the pruned loss's
     float32 px/py: 1.3e-4 off here."""
+    from rnnt_kd.kd.term import kd_term_from_outputs
     from rnnt_kd.model import TransducerOutput
-    from rnnt_kd.train.losses import LossConfig, distillation_term
 
     t_full, targets, t_lens, u_lens = _peaked(seed=23, T=8, U=5, V=200, offset=20.0)
     g = torch.Generator().manual_seed(1)
@@ -483,8 +483,8 @@ def test_trainer_band_kd_of_a_confident_teacher_matches_float64():
 
     model = torch.nn.Module()
     model.blank_id = BLANK
-    cfg = LossConfig(distill_scale=1.0)
-    got = distillation_term(model, None, out(s_full), out(t_full), targets, u_lens, cfg)
+    got = kd_term_from_outputs(model, None, out(s_full), out(t_full), targets, u_lens, "ybr",
+                               "pruned", 1.0)  # fmt: skip
     want = _brute_band(s_full.double(), t_full.double(), targets, t_lens, u_lens, ranges).sum()
     assert got.dtype == torch.float32
     torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=0)

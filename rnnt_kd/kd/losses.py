@@ -29,7 +29,7 @@ P_rest is never computed as 1 - P_y - P_blank from logits: the three classes are
 separately from the max-shifted logits, ``P_rest = sum_{v not in {y, blank}} exp(z_v) / sum_v
 exp(z_v)`` with ``z = (logits - max) / temperature``, so each log-prob has a rounding error
 relative to itself (float32: < 1e-6 of log P_rest against a float64 reference, for P_rest down
-to float underflow; tests/test_distill.py).
+to float underflow; tests/test_kd_losses.py).
 
 Memory: the y/blank/rest log-probs are computed by a custom autograd function that walks the
 logits in chunks of frames (``chunk_size``) and keeps only the logits (no copy) plus five
@@ -591,7 +591,7 @@ def band_distill_loss_from_teacher_log_probs(
     chunk_size: Optional[int] = None,
 ) -> Tensor:
     """The loss of :func:`band_distill_loss_from_logits` with the teacher given as its three
-    band log-probs (computed once and stored: ``rnnt_kd.train.teacher_cache``).
+    band log-probs (computed once and stored: ``rnnt_kd.kd.cache``).
 
     Args:
       student_logits: (B, T, s_range, V) pruned joiner outputs on the band ``ranges``.
