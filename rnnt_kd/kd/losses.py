@@ -284,7 +284,7 @@ class _YBRLogProbs(torch.autograd.Function):
                 rest.scatter_(-1, idx[rows], False)
                 rest[..., blank_id] = False
                 lr, ls = log_r[:, t0:t1][rows][:, None], log_s[:, t0:t1][rows][:, None]
-                q = torch.where(rest, (zr - ls - lr).exp(), torch.zeros((), dtype=dtype))
+                q = torch.where(rest, (zr - ls - lr).exp(), zr.new_zeros(()))
                 gr, gyb = g_r[:, t0:t1][rows], g_y[:, t0:t1][rows] + g_b[:, t0:t1][rows]
                 pr = lr.squeeze(-1).exp()
                 row = q * (gr * (1 - pr))[:, None] - (zr - ls).exp() * gyb[:, None]
