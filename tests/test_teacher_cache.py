@@ -130,6 +130,35 @@ def test_cache_refuses_other_settings_and_unknown_cuts(tiny_data, tiny_teacher, 
         TeacherCache(not_a_cache)
 
 
+def test_duplicate_cut_ids_are_refused(tiny_data, tiny_teacher, tmp_path, capsys):
+    """One band per cut id: a repeated id (in one batch, across batches, or a manifest given
+    twice to the CLI) is one clear error naming it, not a band silently overwritten."""
+    teacher, _ = _models(tiny_teacher)
+    meta = _meta(tiny_teacher, DistillSettings(distill_scale=1.0))
+    first, second = _batches(tiny_data, max_duration=1.0)[:2]  # one cut each
+    dup = first[4][0]
+    across = (*second[:4], [dup])
+    with pytest.raises(
+        ValueError, match=rf"1 duplicate cut id\(s\) in the batches: {re.escape(repr(dup))};"
+    ):
+        build_teacher_cache(teacher, [first, across], meta)
+    whole = _batches(tiny_data, max_duration=100)[0]
+    within = (*whole[:4], [whole[4][1], *whole[4][1:]])
+    with pytest.raises(ValueError, match=re.escape(repr(whole[4][1]))):
+        build_teacher_cache(teacher, [within], meta)
+
+    train = str(tiny_data["train_cuts"])
+    rc = cache_teacher.main(
+        ["--teacher-checkpoint", str(tiny_teacher), "--train-cuts", train, train,
+         "--bpe-model", str(tiny_data["bpe_model"]), "--out", str(tmp_path / "band.pt")]
+    )  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and not (tmp_path / "band.pt").exists()
+    assert len(err) == 1 and re.match(
+        r"cache_teacher: error: \d+ duplicate cut id\(s\) in --train-cuts", err[0]
+    )
+
+
 def _kd_log(exp_dir):
     text = "\n".join(p.read_text() for p in (exp_dir / "log").glob("log-train-*"))
     losses = [float(x) for x in re.findall(r"batch: [^|]*distill_loss=([0-9.e+-]+)", text)]

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from rnnt_kd.checkpoint import CheckpointError, load_model
     from rnnt_kd.data import AsrDataModule, Tokenizer, batch_is_empty, batch_to_tensors
     from rnnt_kd.data.datamodule import filter_cuts, load_cuts
-    from rnnt_kd.kd.cache import build_teacher_cache, file_sha256
+    from rnnt_kd.kd.cache import build_teacher_cache, check_unique_cut_ids, file_sha256
     from rnnt_kd.kd.inputs import TeacherInputs
     from rnnt_kd.model import Transducer
 
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             max_duration=args.max_utt_duration,
             subsampled_length_fn=Transducer.output_lengths,
         )
+        check_unique_cut_ids((c.id for c in cuts), f"--train-cuts {' '.join(args.train_cuts)}")
         inputs = TeacherInputs(args.teacher_input_cuts) if args.teacher_input_cuts else None
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"cache_teacher: error: {e}", file=sys.stderr)

@@ -56,6 +56,8 @@ def check_settings(s: TrainSettings, parser: argparse.ArgumentParser) -> None:
         parser.error("--prune-end-fraction must be greater than --prune-start-fraction")
     if pr.prune_every < 0:
         parser.error("--prune-every must be >= 0 (0: automatic)")
+    if not 0 < pr.prune_keep_ratio <= 1:
+        parser.error("--prune-keep-ratio must be in (0, 1]")
     if s.optim.use_fp16 and s.optim.use_bf16:
         parser.error("choose one of --use-fp16 and --use-bf16")
     if run.start_batch > 0 and run.start_epoch > 1:

@@ -38,8 +38,10 @@ def kd_term_from_outputs(
     """KL(teacher || student) (scalar, summed) on the teacher's pruned band (the student scored
     on it: :func:`student_band`) or the full lattice.
 
-    On the band with temperature 1, the y/blank log-probs px/py the forward passes computed
-    feed this term (no extra log-softmax). targets (B, U) padded with blank, target_lens (B,).
+    On the pruned band the three classes come from the band logits at every temperature (as on
+    the cached path), not from the pruned loss's px/py: P_rest = 1 - P_y - P_blank of float32
+    log-probs loses a small P_rest (see :func:`rnnt_kd.kd.losses.band_distill_loss`).
+    targets (B, U) padded with blank, target_lens (B,).
     """
     boundary = s_out.boundary
     if distill_lattice == "pruned":
@@ -47,16 +49,6 @@ def kd_term_from_outputs(
         if not torch.equal(s_band.ranges, t_out.ranges):
             raise RuntimeError("the KD term needs both models on the same band")
         if distill_type == "ybr":
-            if temperature == 1.0:
-                return losses.band_distill_loss(
-                    s_band.px,
-                    s_band.py,
-                    t_out.px,
-                    t_out.py,
-                    ranges=s_band.ranges,
-                    boundary=boundary,
-                    reduction="sum",
-                )
             return losses.band_distill_loss_from_logits(
                 s_band.logits,
                 t_out.logits.detach(),

@@ -29,13 +29,14 @@ from rnnt_kd.model.joiner import Joiner
 
 @dataclass
 class BandScores:
-    """The joiner on one band: ``ranges`` (B, T', s) int64, ``logits`` (B, T', s, V), ``px``
-    (B, U, T'+1) and ``py`` (B, U+1, T') log-probs (k2 layout, -inf outside the band)."""
+    """The joiner on one band: ``ranges`` (B, T', s) int64, ``logits`` (B, T', s, V), and, for
+    the band of the pruned loss, ``px`` (B, U, T'+1) and ``py`` (B, U+1, T') log-probs (k2
+    layout, -inf outside the band; None on a band scored for distillation only)."""
 
     ranges: Tensor
     logits: Tensor
-    px: Tensor
-    py: Tensor
+    px: Optional[Tensor] = None
+    py: Optional[Tensor] = None
 
 
 @dataclass
@@ -220,7 +221,8 @@ class Transducer(nn.Module):
         kd_band = None
         if kd_ranges is not None:
             kd_ranges = self._checked_ranges(kd_ranges, encoder_out, max_u)
-            kd_band = self._band_scores(am_proj, lm_proj, kd_ranges, targets, boundary)
+            am_kd, lm_kd = backend.do_rnnt_pruning(am=am_proj, lm=lm_proj, ranges=kd_ranges)
+            kd_band = BandScores(kd_ranges, self.joiner(am_kd, lm_kd, project_input=False))
         logits, px, py = band.logits, band.px, band.py
 
         ctc_loss = None

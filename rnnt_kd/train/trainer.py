@@ -130,6 +130,7 @@ class Trainer:
                 prune_every=every,
                 initial_sparsity=s.pruning.initial_sparsity,
                 scope=s.pruning.prune_scope,
+                keep_ratio=s.pruning.prune_keep_ratio,
             )
         o = s.optim
         self.optimizer = make_optimizer(self.model, o.base_lr, o.weight_decay)
