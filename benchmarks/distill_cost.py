@@ -50,10 +50,12 @@ from bench_utils import (  # noqa: E402
     torch_peak_bytes,
 )
 
-from rnnt_kd import distill  # noqa: E402
+from rnnt_kd.kd import losses as distill  # noqa: E402
+from rnnt_kd.kd.teacher import KDBatch, OnlineTeacher  # noqa: E402
 from rnnt_kd.model import Transducer, TransducerConfig, TransducerOutput  # noqa: E402
 from rnnt_kd.model.conformer import min_input_frames  # noqa: E402
-from rnnt_kd.train.losses import LossConfig, compute_loss  # noqa: E402
+from rnnt_kd.settings import DistillSettings, LossSettings  # noqa: E402
+from rnnt_kd.train.losses import compute_loss  # noqa: E402
 
 B, T_OUT, U, V = 8, 250, 60, 500
 TEACHER = "medium"
@@ -61,21 +63,14 @@ STUDENTS = ("medium", "small")
 DISTILL_SCALE = 0.05  # the recipe's
 STEP = 10**6  # past the simple->pruned warm-up
 
-BASE = LossConfig(prune_range=5, warm_steps=2000)
-CONFIGS: Dict[str, Optional[LossConfig]] = {
+BASE = LossSettings(prune_range=5, model_warm_step=2000)
+KD = DistillSettings(distill_scale=DISTILL_SCALE)
+CONFIGS: Dict[str, Optional[DistillSettings]] = {
     "pruned": None,
-    "ybr-band": replace(
-        BASE, distill_scale=DISTILL_SCALE, distill_type="ybr", distill_lattice="pruned"
-    ),
-    "ybr-full": replace(
-        BASE, distill_scale=DISTILL_SCALE, distill_type="ybr", distill_lattice="full"
-    ),
-    "fullvocab-full": replace(
-        BASE, distill_scale=DISTILL_SCALE, distill_type="full-vocab", distill_lattice="full"
-    ),
-    "fullvocab-band": replace(
-        BASE, distill_scale=DISTILL_SCALE, distill_type="full-vocab", distill_lattice="pruned"
-    ),
+    "ybr-band": replace(KD, distill_type="ybr", distill_lattice="pruned"),
+    "ybr-full": replace(KD, distill_type="ybr", distill_lattice="full"),
+    "fullvocab-full": replace(KD, distill_type="full-vocab", distill_lattice="full"),
+    "fullvocab-band": replace(KD, distill_type="full-vocab", distill_lattice="pruned"),
 }
 
 
@@ -157,13 +152,11 @@ class Setup:
         def step() -> None:
             loss, _ = compute_loss(
                 self.student,
-                self.x,
-                self.x_lens,
-                self.y,
-                self.y_lens,
-                cfg or BASE,
+                KDBatch(self.x, self.x_lens, self.y, self.y_lens),
+                BASE,
                 STEP,
-                teacher=cached if cfg else None,
+                OnlineTeacher(cached) if cfg else None,  # type: ignore[arg-type]
+                cfg,
             )
             loss.backward()
 

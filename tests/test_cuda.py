@@ -10,12 +10,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnt_kd import backend, distill, pruning
+from rnnt_kd import backend, pruning
 from rnnt_kd.bin import decode as decode_cli
 from rnnt_kd.bin import train as train_cli
+from rnnt_kd.checkpoint import files as ckpt_lib
+from rnnt_kd.kd import losses as distill
+from rnnt_kd.kd.teacher import KDBatch, OnlineTeacher
 from rnnt_kd.model import Transducer, TransducerConfig
-from rnnt_kd.train import checkpoint as ckpt_lib
-from rnnt_kd.train.losses import LossConfig, compute_loss
+from rnnt_kd.settings import DistillSettings, LossSettings
+from rnnt_kd.train.losses import compute_loss
 from tests.conftest import logged_distill_losses, sparse_kd_args, train_argv
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -100,12 +103,15 @@ def test_compute_loss_with_teacher_matches_cpu():
     x_lens = torch.tensor([120, 97])
     y = torch.randint(1, 40, (2, 7), generator=g)
     y_lens = torch.tensor([7, 5])
-    cfg = LossConfig(distill_scale=1.0, distill_temperature=2.0, warm_steps=0)
+    cfg, kd = (
+        LossSettings(model_warm_step=0),
+        DistillSettings(distill_scale=1.0, distill_temperature=2.0),
+    )
     totals = {}
     for dev in ("cpu", "cuda"):
         teacher.to(dev), student.to(dev)
         args = [t.to(dev) for t in (x, x_lens, y, y_lens)]
-        loss, info = compute_loss(student, *args, cfg, step=10, teacher=teacher)
+        loss, info = compute_loss(student, KDBatch(*args), cfg, 10, OnlineTeacher(teacher), kd)
         assert info["distill_loss"] > 0
         totals[dev] = (loss.item(), info["distill_loss"], info["pruned_loss"])
     assert totals["cuda"] == pytest.approx(totals["cpu"], rel=2e-4)

@@ -8,11 +8,11 @@ import torch
 from rnnt_kd import pruning
 from rnnt_kd.bin import decode as decode_cli
 from rnnt_kd.bin import export as export_cli
+from rnnt_kd.checkpoint import files as ckpt_lib
+from rnnt_kd.checkpoint.export import compact_state_dict, pack_sparse, unpack_sparse
+from rnnt_kd.checkpoint.files import CheckpointError
+from rnnt_kd.checkpoint.loading import load_model
 from rnnt_kd.model import Transducer, TransducerConfig
-from rnnt_kd.train import checkpoint as ckpt_lib
-from rnnt_kd.train.checkpoint import CheckpointError
-from rnnt_kd.train.export import compact_state_dict, pack_sparse, unpack_sparse
-from rnnt_kd.train.model_io import load_model
 
 
 def _sparse_exp(tmp_path, sparsity: float):

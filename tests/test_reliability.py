@@ -24,8 +24,8 @@ import torch.multiprocessing as mp
 
 from rnnt_kd.bin import prepare_data
 from rnnt_kd.bin import train as train_cli
+from rnnt_kd.checkpoint import files as ckpt_lib
 from rnnt_kd.data import read_bad_ids
-from rnnt_kd.train import checkpoint as ckpt_lib
 from tests.conftest import SR, harmonic_audio, train_argv, write_librispeech_part
 
 REPO = Path(__file__).resolve().parents[1]
@@ -336,17 +336,19 @@ def _ddp_nan_worker(rank: int, world_size: int, argv, port: int, out_dir: str) -
     from rnnt_kd.train.trainer import Trainer
 
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    args = train_cli.get_parser().parse_args(argv)
+    from rnnt_kd.settings import parse_train_settings
+
+    args = parse_train_settings(argv, train_cli.get_parser())
     if rank == 1:  # only one replica sees the NaN
-        args.inject_nan_at_step = 2
+        args.run.inject_nan_at_step = 2
     dist.init_process_group(
         "gloo", rank=rank, world_size=world_size, timeout=timedelta(seconds=60)
     )  # a hang fails instead of blocking
     torch.set_num_threads(1)
     try:
         trainer = Trainer(args, rank, world_size)
-        cuts = filter_cuts(load_cuts(args.train_cuts), trainer.tokenizer, min_duration=0.5)
-        dev = filter_cuts(load_cuts(args.valid_cuts), trainer.tokenizer, min_duration=0.5)
+        cuts = filter_cuts(load_cuts(args.data.train_cuts), trainer.tokenizer, min_duration=0.5)
+        dev = filter_cuts(load_cuts(args.data.valid_cuts), trainer.tokenizer, min_duration=0.5)
         trainer.train(AsrDataModule(), cuts, dev)
         torch.save(
             {

@@ -1,4 +1,4 @@
-"""The cached teacher band (rnnt_kd.train.teacher_cache, bin.cache_teacher, train --teacher-cache)
+"""The cached teacher band (rnnt_kd.kd.cache, bin.cache_teacher, train --teacher-cache)
 gives the same KD loss and gradients as running the teacher at every step."""
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import torch
 
 from rnnt_kd.bin import cache_teacher
 from rnnt_kd.bin import train as train_cli
+from rnnt_kd.checkpoint import load_model
 from rnnt_kd.data import AsrDataModule, Tokenizer, batch_to_tensors, load_cuts
-from rnnt_kd.train.losses import LossConfig, compute_loss
-from rnnt_kd.train.model_io import load_model
-from rnnt_kd.train.teacher_cache import TeacherCache, build_teacher_cache, file_sha256
+from rnnt_kd.kd.cache import TeacherCache, build_teacher_cache, file_sha256
+from rnnt_kd.kd.teacher import CachedTeacher, KDBatch, OnlineTeacher
+from rnnt_kd.settings import DistillSettings, LossSettings
+from rnnt_kd.train.losses import compute_loss
 from tests.conftest import train_argv
 
 
@@ -40,20 +42,23 @@ def _batches(tiny_data, max_duration):
     return [batch_to_tensors(b, tok, "cpu")[:5] for b in loader]
 
 
-def _meta(tiny_teacher, cfg):
+LOSS = LossSettings()
+
+
+def _meta(tiny_teacher, kd):
     return {
         "teacher_sha256": file_sha256(tiny_teacher),
-        "temperature": cfg.distill_temperature,
-        "prune_range": cfg.prune_range,
-        "am_scale": cfg.am_scale,
-        "lm_scale": cfg.lm_scale,
+        "temperature": kd.distill_temperature,
+        "prune_range": LOSS.prune_range,
+        "am_scale": LOSS.am_scale,
+        "lm_scale": LOSS.lm_scale,
     }
 
 
-def _loss_and_grads(student, batch, cfg, **kw):
+def _loss_and_grads(student, batch, kd, teacher):
+    """Loss info and gradients of one training batch (cut ids given: a cache is read)."""
     student.zero_grad()
-    feats, lens, y, ylens, _ = batch
-    loss, info = compute_loss(student, feats, lens, y, ylens, cfg, 10_000, **kw)
+    loss, info = compute_loss(student, KDBatch(*batch), LOSS, 10_000, teacher, kd)
     loss.backward()
     return info, [p.grad.clone() for p in student.parameters() if p.grad is not None]
 
@@ -63,7 +68,7 @@ def test_cached_band_gives_the_online_loss_and_gradients(
     tiny_data, tiny_teacher, tmp_path, temperature
 ):
     teacher, student = _models(tiny_teacher)
-    cfg = LossConfig(distill_scale=1.0, distill_temperature=temperature)
+    cfg = DistillSettings(distill_scale=1.0, distill_temperature=temperature)
     batches = _batches(tiny_data, max_duration=8)
     path = tmp_path / "band.pt"
     torch.save(build_teacher_cache(teacher, batches, _meta(tiny_teacher, cfg)), path)
@@ -71,10 +76,8 @@ def test_cached_band_gives_the_online_loss_and_gradients(
     assert len(cache) == sum(len(b[4]) for b in batches) == 6
 
     batch = batches[0]
-    online, g_online = _loss_and_grads(student, batch, cfg, teacher=teacher)
-    cached, g_cached = _loss_and_grads(
-        student, batch, cfg, teacher_band=cache.batch(batch[4], batch[3], batch[2].size(1))
-    )
+    online, g_online = _loss_and_grads(student, batch, cfg, OnlineTeacher(teacher))
+    cached, g_cached = _loss_and_grads(student, batch, cfg, CachedTeacher(teacher, cache))
     assert online["distill_loss"] > 1e-3
     # T = 1: the online path takes P_rest = 1 - P_y - P_blank from k2's px/py (float32
     # cancellation where P_rest is small: ~0.1 % here), the cache sums it over the other classes
@@ -92,7 +95,7 @@ def test_cache_built_one_utterance_at_a_time_serves_any_batch(tiny_data, tiny_te
     """Padding does not leak into the band: a cache made from single-utterance batches gives a
     whole batch the loss of the online teacher on that batch."""
     teacher, student = _models(tiny_teacher)
-    cfg = LossConfig(distill_scale=1.0, distill_temperature=2.0)
+    cfg = DistillSettings(distill_scale=1.0, distill_temperature=2.0)
     singles = _batches(tiny_data, max_duration=1.0)  # one cut per batch
     assert all(len(b[4]) == 1 for b in singles)
     cache_dict = build_teacher_cache(teacher, singles, _meta(tiny_teacher, cfg))
@@ -100,17 +103,15 @@ def test_cache_built_one_utterance_at_a_time_serves_any_batch(tiny_data, tiny_te
     assert len(whole[4]) == 6
     band = TeacherCache.__new__(TeacherCache)
     band.path, band.meta, band.cuts = "mem", cache_dict["meta"], cache_dict["cuts"]
-    online, _ = _loss_and_grads(student, whole, cfg, teacher=teacher)
-    cached, _ = _loss_and_grads(
-        student, whole, cfg, teacher_band=band.batch(whole[4], whole[3], whole[2].size(1))
-    )
+    online, _ = _loss_and_grads(student, whole, cfg, OnlineTeacher(teacher))
+    cached, _ = _loss_and_grads(student, whole, cfg, CachedTeacher(teacher, band))
     assert cached["distill_loss"] == pytest.approx(online["distill_loss"], rel=1e-4)
     assert cached["pruned_loss"] == pytest.approx(online["pruned_loss"], rel=1e-4)
 
 
 def test_cache_refuses_other_settings_and_unknown_cuts(tiny_data, tiny_teacher, tmp_path):
     teacher, _ = _models(tiny_teacher)
-    cfg = LossConfig(distill_scale=1.0, distill_temperature=2.0)
+    cfg = DistillSettings(distill_scale=1.0, distill_temperature=2.0)
     batches = _batches(tiny_data, max_duration=8)
     path = tmp_path / "band.pt"
     torch.save(build_teacher_cache(teacher, batches[:1], _meta(tiny_teacher, cfg)), path)

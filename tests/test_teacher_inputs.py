@@ -1,4 +1,4 @@
-"""Tests for rnnt_kd.data.teacher_inputs: a teacher that hears other (clean) features than the
+"""Tests for rnnt_kd.kd.inputs: a teacher that hears other (clean) features than the
 student, matched by cut id."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from lhotse import CutSet
 from lhotse.utils import fastcopy
 
 from rnnt_kd.data import Tokenizer, load_cuts
-from rnnt_kd.data.teacher_inputs import TeacherInputs, parallel_source_cuts, read_source_map
+from rnnt_kd.kd.inputs import TeacherInputs, parallel_source_cuts, read_source_map
 from tests.conftest import train_argv
 
 
@@ -97,9 +97,11 @@ def test_clean_teacher_input_reaches_the_distill_term(tiny_data, tiny_teacher):
     """compute_loss(teacher_features=X) equals a teacher that is handed X explicitly; with X =
     the student's own features it is the plain KD loss (zero for a student equal to the
     teacher), with other X the KD term is positive."""
+    from rnnt_kd.checkpoint import load_model
     from rnnt_kd.data import AsrDataModule, batch_to_tensors
-    from rnnt_kd.train.losses import LossConfig, compute_loss
-    from rnnt_kd.train.model_io import load_model
+    from rnnt_kd.kd.teacher import KDBatch, OnlineTeacher, OtherInputsTeacher
+    from rnnt_kd.settings import DistillSettings, LossSettings
+    from rnnt_kd.train.losses import compute_loss
 
     teacher, _ = load_model(tiny_teacher)
     with torch.no_grad():  # sharper posteriors: the 1-epoch teacher barely depends on its input
@@ -120,10 +122,25 @@ def test_clean_teacher_input_reaches_the_distill_term(tiny_data, tiny_teacher):
         def forward(self, features, *args, **kwargs):
             return self.inner(noisy, *args, **kwargs)
 
-    cfg = LossConfig(distill_scale=1.0, distill_temperature=2.0)
-    _, same = compute_loss(student, feats, lens, y, ylens, cfg, 10_000, teacher, feats)
-    _, swapped = compute_loss(student, feats, lens, y, ylens, cfg, 10_000, teacher, noisy)
-    _, handed = compute_loss(student, feats, lens, y, ylens, cfg, 10_000, HandedInput(teacher))
+    class Inputs:  # TeacherInputs stand-in: the teacher hears `heard` for these cuts
+        def __init__(self, heard):
+            self.heard = heard
+
+        def __len__(self):
+            return len(feats)
+
+        def features(self, features, feature_lens, cut_ids):
+            return self.heard
+
+    kd, loss = DistillSettings(distill_scale=1.0, distill_temperature=2.0), LossSettings()
+    batch = KDBatch(feats, lens, y, ylens, cut_ids=[str(i) for i in range(len(feats))])
+
+    def kd_info(teacher_kind):
+        return compute_loss(student, batch, loss, 10_000, teacher_kind, kd)[1]
+
+    same = kd_info(OtherInputsTeacher(teacher, Inputs(feats)))
+    swapped = kd_info(OtherInputsTeacher(teacher, Inputs(noisy)))
+    handed = kd_info(OnlineTeacher(HandedInput(teacher)))
     # exactly 0 with the student's own features, clearly not with others (the tiny model's
     # posteriors move little with its input, hence the small absolute value)
     assert same["distill_loss"] == 0.0 and swapped["distill_loss"] > 1e-5

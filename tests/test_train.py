@@ -10,9 +10,9 @@ import torch
 import torch.multiprocessing as mp
 
 from rnnt_kd.bin import train as train_cli
+from rnnt_kd.checkpoint import files as ckpt_lib
+from rnnt_kd.checkpoint.loading import load_averaged_model, load_model
 from rnnt_kd.model import Transducer, TransducerConfig
-from rnnt_kd.train import checkpoint as ckpt_lib
-from rnnt_kd.train.model_io import load_averaged_model, load_model
 from tests.conftest import train_argv
 
 
@@ -120,16 +120,17 @@ def _ddp_worker(rank: int, world_size: int, argv, port: int, out_dir: str) -> No
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
     from rnnt_kd.data import AsrDataModule, filter_cuts, load_cuts
+    from rnnt_kd.settings import parse_train_settings
     from rnnt_kd.train import distributed as dist_lib
     from rnnt_kd.train.trainer import Trainer
 
-    args = train_cli.get_parser().parse_args(argv)
+    args = parse_train_settings(argv, train_cli.get_parser())
     dist_lib.setup(rank, world_size, use_cuda=False)
     torch.set_num_threads(1)
     try:
         trainer = Trainer(args, rank, world_size)
-        cuts = filter_cuts(load_cuts(args.train_cuts), trainer.tokenizer, min_duration=0.5)
-        dev = filter_cuts(load_cuts(args.valid_cuts), trainer.tokenizer, min_duration=0.5)
+        cuts = filter_cuts(load_cuts(args.data.train_cuts), trainer.tokenizer, min_duration=0.5)
+        dev = filter_cuts(load_cuts(args.data.valid_cuts), trainer.tokenizer, min_duration=0.5)
         trainer.train(AsrDataModule(), cuts, dev)
         torch.save(
             {"state": trainer.model.state_dict(), "steps": trainer.batch_idx_train},

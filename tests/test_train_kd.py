@@ -7,9 +7,9 @@ import torch
 
 from rnnt_kd import pruning
 from rnnt_kd.bin import train as train_cli
+from rnnt_kd.checkpoint import files as ckpt_lib
+from rnnt_kd.checkpoint.loading import load_averaged_model
 from rnnt_kd.data import Tokenizer, train_bpe
-from rnnt_kd.train import checkpoint as ckpt_lib
-from rnnt_kd.train.model_io import load_averaged_model
 from tests.conftest import WORDS, logged_distill_losses, sparse_kd_args, train_argv
 
 
@@ -78,9 +78,11 @@ def test_distillation_variants_train(
 def test_student_equal_to_teacher_has_zero_distill_loss(tiny_data, tiny_teacher, tmp_path):
     """A student identical to the teacher (both in eval mode) has a zero KD term, and the KD
     option leaves the RNN-T loss itself unchanged."""
+    from rnnt_kd.checkpoint import load_model
     from rnnt_kd.data import AsrDataModule, batch_to_tensors, load_cuts
-    from rnnt_kd.train.losses import LossConfig, compute_loss
-    from rnnt_kd.train.model_io import load_model
+    from rnnt_kd.kd import KDBatch, OnlineTeacher
+    from rnnt_kd.settings import DistillSettings, LossSettings
+    from rnnt_kd.train.losses import compute_loss
 
     teacher, _ = load_model(tiny_teacher)
     student, _ = load_model(tiny_teacher)
@@ -88,11 +90,12 @@ def test_student_equal_to_teacher_has_zero_distill_loss(tiny_data, tiny_teacher,
     tok = Tokenizer(tiny_data["bpe_model"])
     loader = AsrDataModule().valid_dataloader(load_cuts(tiny_data["dev_cuts"]), max_duration=8)
     feats, lens, y, ylens, _, _ = batch_to_tensors(next(iter(loader)), tok, "cpu")
+    batch = KDBatch(feats, lens, y, ylens)
     for lattice in ("pruned", "full"):
-        cfg = LossConfig(distill_scale=1.0, distill_lattice=lattice)
-        _, info = compute_loss(student, feats, lens, y, ylens, cfg, step=10_000, teacher=teacher)
+        kd = DistillSettings(distill_scale=1.0, distill_lattice=lattice)
+        _, info = compute_loss(student, batch, LossSettings(), 10_000, OnlineTeacher(teacher), kd)
         assert info["distill_loss"] == pytest.approx(0.0, abs=1e-4)
-        _, info_plain = compute_loss(student, feats, lens, y, ylens, LossConfig(), 10_000, None)
+        _, info_plain = compute_loss(student, batch, LossSettings(), 10_000, None)
         assert info["pruned_loss"] == pytest.approx(info_plain["pruned_loss"], rel=1e-5)
 
 

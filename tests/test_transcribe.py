@@ -8,11 +8,11 @@ import soundfile as sf
 import torch
 
 from rnnt_kd.bin import transcribe
+from rnnt_kd.checkpoint.files import save_checkpoint
+from rnnt_kd.checkpoint.loading import load_model
 from rnnt_kd.data import Tokenizer, make_fbank
 from rnnt_kd.model import Transducer, TransducerConfig
 from rnnt_kd.search import decode_batch
-from rnnt_kd.train.checkpoint import save_checkpoint
-from rnnt_kd.train.model_io import load_model
 
 
 def test_transcribe_matches_decoding_lhotse_features(tiny_data, tmp_path, capsys):

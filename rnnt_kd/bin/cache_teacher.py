@@ -9,10 +9,10 @@
       --distill-temperature 2.0 --teacher-cache exp/teacher/band-epoch-14-T2.0.pt
 
 Every KD student then reads the teacher's prune ranges and y/blank/rest log-probs
-(``rnnt_kd.train.teacher_cache``) instead of running the teacher at each step. The file records
+(``rnnt_kd.kd.cache``) instead of running the teacher at each step. The file records
 the teacher checkpoint's SHA-256, the temperature, --prune-range, --am-scale and --lm-scale;
 ``train --teacher-cache`` refuses a file made with other values. --prune-range, --am-scale,
---lm-scale, --min/--max-utt-duration default to train's defaults.
+--lm-scale, --min/--max-utt-duration have train's defaults (``rnnt_kd.settings``).
 """
 
 from __future__ import annotations
@@ -29,9 +29,8 @@ log = logging.getLogger("cache_teacher")
 
 
 def get_parser() -> argparse.ArgumentParser:
-    from rnnt_kd.bin.train import get_parser as train_parser
+    from rnnt_kd.settings import DataSettings, DistillSettings, LossSettings, default_of
 
-    t = train_parser()
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -39,14 +38,22 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-cuts", nargs="+", required=True, help="the students' training cuts")
     p.add_argument("--bpe-model", required=True, help="the students' (and teacher's) BPE model")
     p.add_argument("--out", required=True, help="cache file to write")
-    p.add_argument(
-        "--distill-temperature", type=float, default=t.get_default("distill_temperature")
-    )
-    p.add_argument("--prune-range", type=int, default=t.get_default("prune_range"))
-    p.add_argument("--am-scale", type=float, default=t.get_default("am_scale"))
-    p.add_argument("--lm-scale", type=float, default=t.get_default("lm_scale"))
-    p.add_argument("--min-utt-duration", type=float, default=t.get_default("min_utt_duration"))
-    p.add_argument("--max-utt-duration", type=float, default=t.get_default("max_utt_duration"))
+    # the same defaults as train's (one default per setting, in rnnt_kd.settings)
+    for klass, name, typ in (
+        (DistillSettings, "distill_temperature", float),
+        (LossSettings, "prune_range", int),
+        (LossSettings, "am_scale", float),
+        (LossSettings, "lm_scale", float),
+        (DataSettings, "min_utt_duration", float),
+        (DataSettings, "max_utt_duration", float),
+    ):
+        default = default_of(klass, name)
+        p.add_argument(
+            "--" + name.replace("_", "-"),
+            type=typ,
+            default=default,
+            help=f"as in train (default: {default})",
+        )
     p.add_argument(
         "--teacher-input-cuts",
         default=None,
@@ -62,13 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO
     )
+    from rnnt_kd.checkpoint import CheckpointError, load_model
     from rnnt_kd.data import AsrDataModule, Tokenizer, batch_is_empty, batch_to_tensors
     from rnnt_kd.data.datamodule import filter_cuts, load_cuts
-    from rnnt_kd.data.teacher_inputs import TeacherInputs
-    from rnnt_kd.model.conformer import subsampled_lengths
-    from rnnt_kd.train.checkpoint import CheckpointError
-    from rnnt_kd.train.model_io import load_model
-    from rnnt_kd.train.teacher_cache import build_teacher_cache, file_sha256
+    from rnnt_kd.kd.cache import build_teacher_cache, file_sha256
+    from rnnt_kd.kd.inputs import TeacherInputs
+    from rnnt_kd.model import Transducer
 
     torch.set_num_threads(args.num_threads)
     try:
@@ -86,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             tokenizer,
             min_duration=args.min_utt_duration,
             max_duration=args.max_utt_duration,
-            subsampled_length_fn=subsampled_lengths,
+            subsampled_length_fn=Transducer.output_lengths,
         )
         inputs = TeacherInputs(args.teacher_input_cuts) if args.teacher_input_cuts else None
     except (CheckpointError, FileNotFoundError, ValueError) as e:

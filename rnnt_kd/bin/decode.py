@@ -34,7 +34,8 @@ from rnnt_kd.bin.model_args import add_model_args, check_model_args
 if TYPE_CHECKING:
     from rnnt_kd.search import WordLexicon
 
-METHODS = ("greedy_search", "modified_beam_search", "fast_beam_search")
+# k2's FSA-based fast_beam_search is not offered: rnnt-kd has no FSA decoding (docs/DESIGN.md)
+METHODS = ("greedy_search", "modified_beam_search")
 log = logging.getLogger("decode")
 
 
@@ -42,7 +43,7 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    add_model_args(p, "decode", exp_dir_required=True)
+    add_model_args(p, "decode", exp_dir_required=False)
     p.add_argument("--bpe-model", required=True)
     p.add_argument("--method", choices=METHODS, default="modified_beam_search")
     p.add_argument("--beam-size", type=int, default=4)
@@ -57,7 +58,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-duration", type=float, default=300.0)
     p.add_argument("--test-cuts", nargs="+", required=True, help="lhotse CutSet files")
     p.add_argument(
-        "--res-dir", default=None, help="default: <exp-dir>/<method>[_lexicon with --lexicon]"
+        "--res-dir",
+        default=None,
+        help="default: <exp-dir>/<method>[_lexicon with --lexicon] (with --checkpoint and no "
+        "--exp-dir: beside the checkpoint)",
     )
     p.add_argument("--suffix", default=None, help="default: epoch-E-avg-A[-beam-B]")
     p.add_argument("--device", default="auto")
@@ -83,17 +87,6 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
     for f in args.test_cuts:
         if not Path(f).is_file():
             parser.error(f"--test-cuts: no such file {f}")
-    if args.method == "fast_beam_search":
-        from rnnt_kd import backend
-
-        if not backend.has_k2():
-            parser.error(
-                "--method fast_beam_search needs k2 (FSA-based search); this install "
-                f"uses {backend.NAME}. Install k2 or use modified_beam_search"
-            )
-        parser.error(
-            "--method fast_beam_search is not implemented in rnnt-kd yet; use modified_beam_search"
-        )
 
 
 def decode_cuts(
@@ -134,14 +127,14 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
     check_args(args, parser)
     from lhotse import CutSet
 
+    from rnnt_kd.checkpoint import CheckpointError, load_averaged_model, load_model
     from rnnt_kd.data import Tokenizer
-    from rnnt_kd.train.checkpoint import CheckpointError
-    from rnnt_kd.train.model_io import load_averaged_model, load_model
     from rnnt_kd.utils import pick_device, setup_logger
     from rnnt_kd.wer import store_transcripts, write_error_stats, write_wer_summary
 
     method_dir = args.method + ("_lexicon" if args.lexicon else "")
-    res_dir = Path(args.res_dir or Path(args.exp_dir) / method_dir)
+    model_dir = Path(args.exp_dir) if args.exp_dir else Path(args.checkpoint).parent
+    res_dir = Path(args.res_dir or model_dir / method_dir)
     suffix = args.suffix or (
         f"epoch-{args.epoch}-avg-{args.avg}"
         if args.checkpoint is None

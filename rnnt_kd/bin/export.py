@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Export a trained model for inference (icefall's ``export.py``): averaged weights, no optimizer.
 
-  python -m rnnt_kd.bin.export --exp-dir exp/sparse90_kd --epoch 4 --avg 2
+  python -m rnnt_kd.bin.export --exp-dir exp/student90 --epoch 4 --avg 2
   python -m rnnt_kd.bin.export --checkpoint exp/teacher/epoch-14.pt --out teacher.pt --dtype float16
 
 Writes ``--out`` (default ``<exp-dir>/pretrained-epoch-E-avg-A.pt``), readable by
 ``decode --checkpoint`` and ``transcribe --checkpoint``. Weights that are at least
 ``--min-sparsity`` zeros (a pruned student's) are stored as a bitmask plus their non-zero values,
-so the file shrinks with the sparsity (``rnnt_kd.train.export``). Prints a size summary and, with
-``--json``, writes it as JSON.
+so the file shrinks with the sparsity (``rnnt_kd.checkpoint.export``). Prints a size summary
+and, with ``--json``, writes it as JSON.
 """
 
 from __future__ import annotations
@@ -57,9 +57,14 @@ def main(argv: List[str] | None = None) -> Dict[str, Any]:
     args = parser.parse_args(argv)
     check_args(args, parser)
     from rnnt_kd import pruning
-    from rnnt_kd.train.checkpoint import CheckpointError, averaged_model_state, load_checkpoint
-    from rnnt_kd.train.export import expand_state_dict, export_model
-    from rnnt_kd.train.model_io import model_from_state
+    from rnnt_kd.checkpoint import (
+        CheckpointError,
+        averaged_model_state,
+        export_model,
+        load_checkpoint,
+        model_from_state,
+    )
+    from rnnt_kd.checkpoint.export import expand_state_dict
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
@@ -76,7 +81,7 @@ def main(argv: List[str] | None = None) -> Dict[str, Any]:
             )
         path = export_model(state, ckpt, out, args.min_sparsity, DTYPES[args.dtype], source)
     except CheckpointError as e:
-        sys.exit(f"export: {e}")
+        sys.exit(f"export: error: {e}")
     report = pruning.sparsity_report(model_from_state(state, ckpt["model_config"]))
     total, nonzero = report.total_params, report.nonzero_params
     dense_bytes = sum(t.numel() * t.element_size() for t in state.values())

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Export a trained model to ONNX for sherpa-onnx (icefall's ``export-onnx.py``).
 
-  python -m rnnt_kd.bin.export_onnx --exp-dir exp/sparse90_kd --epoch 4 --avg 2 \\
-      --bpe-model data/lang_bpe_256/bpe.model --out-dir exp/sparse90_kd/onnx
+  python -m rnnt_kd.bin.export_onnx --exp-dir exp/student --epoch 4 --avg 2 \\
+      --bpe-model data/lang_bpe_256/bpe.model --out-dir exp/student/onnx
   python -m rnnt_kd.bin.export_onnx --checkpoint exp/teacher/pretrained.pt \\
       --bpe-model data/lang_bpe_256/bpe.model --out-dir exp/teacher/onnx
 

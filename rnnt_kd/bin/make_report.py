@@ -66,7 +66,7 @@ def latest_wers(exp_dir: Path, method: str) -> Optional[Dict[str, Any]]:
 def model_stats(exp_dir: Path, suffix: str) -> Dict[str, Any]:
     """Params / non-zero params / sparsity of the decoded (averaged, masked) model."""
     from rnnt_kd import pruning
-    from rnnt_kd.train.model_io import load_averaged_model
+    from rnnt_kd.checkpoint.loading import load_averaged_model
 
     m = re.match(r"epoch-(\d+)-avg-(\d+)", suffix)
     if not m:

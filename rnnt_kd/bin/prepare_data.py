@@ -96,7 +96,7 @@ def main(argv: List[str] | None = None) -> None:
     elif args.command == "teacher-inputs":
         from lhotse import CutSet
 
-        from rnnt_kd.data.teacher_inputs import parallel_source_cuts, read_source_map
+        from rnnt_kd.kd.inputs import parallel_source_cuts, read_source_map
 
         copies = CutSet.from_file(args.copies)
         out = parallel_source_cuts(

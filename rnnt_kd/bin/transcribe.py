@@ -82,9 +82,8 @@ def main(argv: List[str] | None = None) -> None:
             parser.error(f"no such file: {f}")
     if args.onnx_dir is not None:
         return transcribe_onnx(args)
+    from rnnt_kd.checkpoint import CheckpointError, load_model
     from rnnt_kd.data import Tokenizer
-    from rnnt_kd.train.checkpoint import CheckpointError
-    from rnnt_kd.train.model_io import load_model
     from rnnt_kd.utils import pick_device
 
     device = pick_device(args.device)

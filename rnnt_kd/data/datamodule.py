@@ -37,14 +37,14 @@ from lhotse.utils import compute_num_frames
 from torch.utils.data import DataLoader
 
 from rnnt_kd.data.bpe import Tokenizer
-from rnnt_kd.model.conformer import subsampled_lengths
+from rnnt_kd.model.transducer import Transducer
 
 Pathlike = Union[str, Path]
 
 
 # ``T' = ((T - 7) // 2 + 1) // 2``: frames after the encoder's Conv2d subsampling (x4); one
 # definition, the model's, so the T' >= U filter can never disagree with the model
-conv2d_subsampled_length = subsampled_lengths
+conv2d_subsampled_length = Transducer.output_lengths
 
 
 def make_spec_augment() -> SpecAugment:

@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
+from rnnt_kd.checkpoint import CheckpointError, load_averaged_model, load_model, save_checkpoint
 from rnnt_kd.model import Transducer
-from rnnt_kd.train.checkpoint import CheckpointError, save_checkpoint
-from rnnt_kd.train.model_io import load_averaged_model, load_model
 
 __all__ = ["CheckpointError", "load_transducer", "save_checkpoint"]
 

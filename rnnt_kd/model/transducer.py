@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from rnnt_kd import backend
 from rnnt_kd.model.config import TransducerConfig
-from rnnt_kd.model.conformer import ConformerEncoder, min_input_frames
+from rnnt_kd.model.conformer import ConformerEncoder, min_input_frames, subsampled_lengths
 from rnnt_kd.model.decoder import Decoder
 from rnnt_kd.model.joiner import Joiner
 
@@ -95,6 +95,12 @@ class Transducer(nn.Module):
         std = std.clamp(min=1e-5)
         self.encoder.feature_mean.copy_(mean.to(self.encoder.feature_mean))
         self.encoder.feature_std.copy_(std.to(self.encoder.feature_std))
+
+    @staticmethod
+    def output_lengths(feature_lens: Tensor | int) -> Tensor | int:
+        """Encoder output frames ``T'`` for ``T`` input frames (x4 subsampling, both front-ends):
+        ``((T - 7) // 2 + 1) // 2``, elementwise for a tensor of lengths."""
+        return subsampled_lengths(feature_lens)
 
     def encode(self, features: Tensor, feature_lens: Tensor) -> Tuple[Tensor, Tensor]:
         """features (B, T, F), feature_lens (B,) -> encoder_out (B, T', C), lens (B,) int64."""

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from rnnt_kd.model.transducer import Transducer
 from rnnt_kd.search.beam_search import beam_search_hypotheses, best_hypothesis, modified_beam_search
-from rnnt_kd.search.greedy import greedy_search
+from rnnt_kd.search.greedy import decoder_output, greedy_search
 from rnnt_kd.search.lexicon import WordLexicon
 
 METHODS = ("greedy_search", "modified_beam_search")
@@ -46,6 +46,7 @@ __all__ = [
     "beam_search_hypotheses",
     "best_hypothesis",
     "decode_batch",
+    "decoder_output",
     "greedy_search",
     "modified_beam_search",
 ]

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from rnnt_kd.model.transducer import Transducer
-from rnnt_kd.search.greedy import _decoder_out, sorted_projected_encoder
+from rnnt_kd.search.greedy import decoder_output, sorted_projected_encoder
 from rnnt_kd.search.lexicon import WordLexicon
 
 Hyps = Dict[Tuple[int, ...], float]  # token sequence -> total log-prob
@@ -95,7 +95,7 @@ def beam_search_hypotheses(
             (i, ys, lp) for i in range(active) for ys, lp in beams[i].items()
         ]
         utt = torch.tensor([f[0] for f in flat], device=device)
-        dec = _decoder_out(model, [list(f[1][-ctx:]) for f in flat], device)  # (N, J)
+        dec = decoder_output(model, [list(f[1][-ctx:]) for f in flat], device)  # (N, J)
         logits = model.joiner(enc[utt, t], dec, project_input=False)  # (N, V)
         scores = logits.float().log_softmax(dim=-1)
         if lexicon is not None:

@@ -10,7 +10,7 @@ from torch import Tensor
 from rnnt_kd.model.transducer import Transducer
 
 
-def _decoder_out(model: Transducer, contexts: List[List[int]], device: torch.device) -> Tensor:
+def decoder_output(model: Transducer, contexts: List[List[int]], device: torch.device) -> Tensor:
     """Projected decoder output for N contexts of ``context_size`` tokens -> (N, J)."""
     y = torch.tensor(contexts, dtype=torch.int64, device=device)
     return model.joiner.decoder_proj(model.decoder(y, need_pad=False)).squeeze(1)
@@ -48,7 +48,7 @@ def greedy_search(
     order, sorted_lens, enc = sorted_projected_encoder(model, encoder_out, encoder_out_lens)
 
     hyps: List[List[int]] = [[blank] * ctx for _ in order]  # sorted order, with context prefix
-    dec = _decoder_out(model, hyps, device)  # (B, J)
+    dec = decoder_output(model, hyps, device)  # (B, J)
     for t in range(sorted_lens[0] if sorted_lens else 0):
         active = sum(1 for n in sorted_lens if n > t)  # lengths are sorted: a prefix is active
         todo = torch.arange(active, device=device)
@@ -61,7 +61,7 @@ def greedy_search(
             for i, v in emitted:
                 hyps[i].append(v)
             idx = [i for i, _ in emitted]
-            dec[idx] = _decoder_out(model, [hyps[i][-ctx:] for i in idx], device)
+            dec[idx] = decoder_output(model, [hyps[i][-ctx:] for i in idx], device)
             todo = torch.tensor(idx, device=device)
 
     result: List[List[int]] = [[] for _ in order]

@@ -1,12 +1,13 @@
 """The training loop: one implementation for every recipe (teacher, pruned and distilled students).
 
-Entry point :func:`run` takes the parsed options of ``rnnt_kd.bin.train`` (icefall flags) and
-runs on one process or under torch.distributed (``torchrun`` or ``--world-size N``).
+Entry point :func:`run` takes the settings of ``rnnt_kd.bin.train`` (:class:`TrainSettings`,
+icefall flags) and runs on one process or under torch.distributed (``torchrun`` or
+``--world-size N``). The resolved settings go to ``<exp-dir>/train_config.json`` and into
+every checkpoint.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import time
@@ -14,10 +15,14 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import torch
+from lhotse import CutSet
+from lhotse.dataset import DynamicBucketingSampler
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from rnnt_kd import backend, pruning
+from rnnt_kd.checkpoint import files as ckpt_lib
+from rnnt_kd.checkpoint import load_model
 from rnnt_kd.data import (
     AsrDataModule,
     Tokenizer,
@@ -28,15 +33,20 @@ from rnnt_kd.data import (
     filter_cuts,
     load_cuts,
 )
-from rnnt_kd.data.teacher_inputs import TeacherInputs
-from rnnt_kd.model import Transducer, TransducerConfig
-from rnnt_kd.model.conformer import subsampled_lengths
-from rnnt_kd.train import checkpoint as ckpt_lib
+from rnnt_kd.kd.cache import TeacherCache, file_sha256
+from rnnt_kd.kd.inputs import TeacherInputs
+from rnnt_kd.kd.teacher import (
+    CachedTeacher,
+    KDBatch,
+    OnlineTeacher,
+    OtherInputsTeacher,
+    load_teacher_model,
+)
+from rnnt_kd.model import Transducer
+from rnnt_kd.settings import TrainSettings, write_train_config
 from rnnt_kd.train import distributed as dist_lib
-from rnnt_kd.train.losses import LossConfig, compute_loss
-from rnnt_kd.train.model_io import load_model, load_teacher
+from rnnt_kd.train.losses import compute_loss
 from rnnt_kd.train.optim import Eden, make_optimizer
-from rnnt_kd.train.teacher_cache import TeacherCache, file_sha256
 from rnnt_kd.utils import fix_random_seed, pick_device, setup_logger
 
 log = logging.getLogger(__name__)
@@ -46,61 +56,32 @@ class TooManyBadBatches(RuntimeError):
     """Raised when ``--max-bad-batches`` consecutive batches had a non-finite loss or gradient."""
 
 
-def model_config_from_args(args: argparse.Namespace, vocab_size: int) -> TransducerConfig:
-    overrides = {
-        k: getattr(args, k)
-        for k in (
-            "encoder_dim",
-            "num_encoder_layers",
-            "num_heads",
-            "feedforward_dim",
-            "conv_kernel_size",
-            "decoder_dim",
-            "joiner_dim",
-            "dropout",
-            "use_ctc",
-            "subsampling",
-            "layer_scale",
-        )
-        if getattr(args, k, None) is not None
-    }
-    return TransducerConfig.from_preset(args.model_preset, vocab_size=vocab_size, **overrides)
-
-
-def loss_config_from_args(args: argparse.Namespace) -> LossConfig:
-    return LossConfig(
-        prune_range=args.prune_range,
-        lm_scale=args.lm_scale,
-        am_scale=args.am_scale,
-        simple_loss_scale=args.simple_loss_scale,
-        warm_steps=args.model_warm_step,
-        ctc_loss_scale=args.ctc_loss_scale if args.use_ctc else 0.0,
-        distill_scale=(0.01 if args.distill_scale is None else args.distill_scale)
-        if args.teacher_checkpoint
-        else 0.0,
-        distill_temperature=args.distill_temperature,
-        distill_type=args.distill_type,
-        distill_lattice=args.distill_lattice,
-        distill_band=args.distill_band,
-    )
-
-
 class Trainer:
-    """Holds the state of one training run (model, optimizer, schedule, pruner, counters)."""
+    """Holds the state of one training run (model, optimizer, schedule, pruner, counters).
 
-    def __init__(self, args: argparse.Namespace, rank: int, world_size: int) -> None:
-        self.args = args
+    ``steps_per_epoch``: the trainer's count of one epoch's steps (:func:`count_steps_per_epoch`),
+    needed when the pruning schedule is given as fractions of the run.
+    """
+
+    def __init__(
+        self,
+        settings: TrainSettings,
+        rank: int,
+        world_size: int,
+        tokenizer: Optional[Tokenizer] = None,
+        steps_per_epoch: Optional[int] = None,
+    ) -> None:
+        s = self.settings = settings
         self.rank = rank
         self.world_size = world_size
-        self.exp_dir = Path(args.exp_dir)
-        self.device = pick_device(args.device)
+        self.exp_dir = Path(s.run.exp_dir)
+        self.device = pick_device(s.run.device)
         if world_size > 1 and self.device.type == "cuda":
             self.device = torch.device("cuda", torch.cuda.current_device())
-        self.tokenizer = Tokenizer(args.bpe_model)
-        self.model_config = model_config_from_args(args, self.tokenizer.vocab_size)
-        self.loss_config = loss_config_from_args(args)
+        self.tokenizer = tokenizer or Tokenizer(s.data.bpe_model)
+        self.model_config = s.model.resolve(self.tokenizer.vocab_size)
         self.batch_idx_train = 0
-        self.cur_epoch = args.start_epoch
+        self.cur_epoch = s.run.start_epoch
         self.bad_in_row = 0
         self.bad_total = 0
         self.skipped_cuts_total = 0
@@ -108,83 +89,60 @@ class Trainer:
         self._nan_injected = 0
         self.best_valid_loss = math.inf
 
-        fix_random_seed(args.seed)
+        fix_random_seed(s.run.seed)
         model = Transducer(self.model_config)
-        if args.init_from:
-            src, _ = load_model(args.init_from)
+        if s.run.init_from:
+            src, _ = load_model(s.run.init_from)
             if src.config.to_dict() != self.model_config.to_dict():
                 raise ckpt_lib.CheckpointError(
-                    f"--init-from {args.init_from}: its model config {src.config.to_dict()} "
+                    f"--init-from {s.run.init_from}: its model config {src.config.to_dict()} "
                     f"differs from this run's {self.model_config.to_dict()}"
                 )
             model.load_state_dict(src.state_dict())
-            log.info("initialised from %s", args.init_from)
+            log.info("initialised from %s", s.run.init_from)
         self.model = model.to(self.device)
-        self.teacher: Optional[Transducer] = None
-        if args.teacher_checkpoint:
-            self.teacher = load_teacher(args.teacher_checkpoint, self.model_config, self.device)
-            log.info(
-                "teacher %s: %d params, distill-scale %g, type %s, lattice %s, T=%g",
-                args.teacher_checkpoint,
-                sum(p.numel() for p in self.teacher.parameters()),
-                self.loss_config.distill_scale,
-                args.distill_type,
-                args.distill_lattice,
-                args.distill_temperature,
-            )
-        self.teacher_inputs: Optional[TeacherInputs] = None
-        if getattr(args, "teacher_input_cuts", None):
-            self.teacher_inputs = TeacherInputs(args.teacher_input_cuts)
-            log.info(
-                "teacher hears other features for %d cuts (%s)",
-                len(self.teacher_inputs),
-                args.teacher_input_cuts,
-            )
-        self.teacher_cache: Optional[TeacherCache] = None
-        if getattr(args, "teacher_cache", None):
-            c = self.loss_config
-            self.teacher_cache = TeacherCache(
-                args.teacher_cache,
-                expected={
-                    "teacher_sha256": file_sha256(args.teacher_checkpoint),
-                    "temperature": c.distill_temperature,
-                    "prune_range": c.prune_range,
-                    "am_scale": c.am_scale,
-                    "lm_scale": c.lm_scale,
-                    "teacher_inputs_sha256": _sha256_or_none(
-                        getattr(args, "teacher_input_cuts", None)
-                    ),
-                },
-            )
-            log.info(
-                "teacher band of %d training cuts read from %s (the teacher runs on "
-                "validation batches only)",
-                len(self.teacher_cache),
-                args.teacher_cache,
-            )
+        self.teacher: Optional[OnlineTeacher] = self._make_teacher()
         self.pruner: Optional[pruning.GradualPruner] = None
-        if args.target_sparsity > 0:
+        self.prune_steps: Optional[tuple] = None
+        if s.pruning.target_sparsity > 0:
+            total = (steps_per_epoch or 0) * s.run.num_epochs
+            if s.pruning.uses_fractions and not total:
+                raise ValueError("pruning fractions need the run's steps per epoch")
+            start, end, every = s.pruning.resolved_steps(total)
+            self.prune_steps = (start, end, every)
+            if s.pruning.uses_fractions:
+                log.info(
+                    "pruning schedule: %d steps per epoch x %d epochs = %d steps; prune from "
+                    "step %d to %d every %d",
+                    steps_per_epoch,
+                    s.run.num_epochs,
+                    total,
+                    start,
+                    end,
+                    every,
+                )
             self.pruner = pruning.GradualPruner(
                 self.model,
-                target_sparsity=args.target_sparsity,
-                start_step=args.prune_start_step,
-                end_step=args.prune_end_step,
-                prune_every=args.prune_every,
-                initial_sparsity=args.initial_sparsity,
-                scope=args.prune_scope,
+                target_sparsity=s.pruning.target_sparsity,
+                start_step=start,
+                end_step=end,
+                prune_every=every,
+                initial_sparsity=s.pruning.initial_sparsity,
+                scope=s.pruning.prune_scope,
             )
-        self.optimizer = make_optimizer(self.model, args.base_lr, args.weight_decay)
+        o = s.optim
+        self.optimizer = make_optimizer(self.model, o.base_lr, o.weight_decay)
         self.scheduler = Eden(
             self.optimizer,
-            args.lr_batches,
-            args.lr_epochs,
-            args.warmup_batches,
-            anneal_epochs=args.lr_anneal_epochs,
-            num_epochs=args.num_epochs,
+            o.lr_batches,
+            o.lr_epochs,
+            o.warmup_batches,
+            anneal_epochs=o.lr_anneal_epochs,
+            num_epochs=s.run.num_epochs,
         )
-        self.use_amp = bool(args.use_fp16 or args.use_bf16) and self.device.type == "cuda"
-        self.amp_dtype = torch.bfloat16 if args.use_bf16 else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and bool(args.use_fp16))
+        self.use_amp = bool(o.use_fp16 or o.use_bf16) and self.device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if o.use_bf16 else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and bool(o.use_fp16))
         self.sampler_state: Optional[Dict[str, Any]] = None
         self._maybe_resume()
         self.ddp_model: torch.nn.Module = self.model
@@ -193,10 +151,47 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
         self.tb = None
-        if rank == 0 and args.tensorboard:
+        if rank == 0 and s.run.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
             self.tb = SummaryWriter(log_dir=str(self.exp_dir / "tensorboard"))
+
+    def _make_teacher(self) -> Optional[OnlineTeacher]:
+        """The teacher of ``--teacher-checkpoint`` in the kind the options ask for, or None."""
+        d, loss = self.settings.distill, self.settings.loss
+        if not d.teacher_checkpoint:
+            return None
+        model, ckpt = load_teacher_model(d.teacher_checkpoint, self.model_config, self.device)
+        sha = ckpt.get("tokenizer_sha256")
+        teacher: OnlineTeacher
+        if d.teacher_cache:
+            cache = TeacherCache(
+                d.teacher_cache,
+                expected={
+                    "teacher_sha256": file_sha256(d.teacher_checkpoint),
+                    "temperature": d.distill_temperature,
+                    "prune_range": loss.prune_range,
+                    "am_scale": loss.am_scale,
+                    "lm_scale": loss.lm_scale,
+                    "teacher_inputs_sha256": _sha256_or_none(d.teacher_input_cuts),
+                },
+            )
+            teacher = CachedTeacher(model, cache, sha)
+        elif d.teacher_input_cuts:
+            teacher = OtherInputsTeacher(model, TeacherInputs(d.teacher_input_cuts), sha)
+        else:
+            teacher = OnlineTeacher(model, sha)
+        log.info(
+            "teacher %s (%s): distill-scale %g, type %s, lattice %s, band %s, T=%g",
+            d.teacher_checkpoint,
+            teacher.describe(),
+            d.distill_scale,
+            d.distill_type,
+            d.distill_lattice,
+            d.distill_band,
+            d.distill_temperature,
+        )
+        return teacher
 
     # ------------------------------------------------------------------ checkpoints
     def _state(self, with_sampler: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
@@ -217,11 +212,7 @@ class Trainer:
                 "best_valid_loss": self.best_valid_loss,
                 "bad_batches_total": self.bad_total,
             },
-            "args": {
-                k: v
-                for k, v in vars(self.args).items()
-                if isinstance(v, (int, float, str, bool, type(None), list))
-            },
+            "settings": self.settings.to_dict(),
         }
 
     def save(self, path: Path, sampler_state: Optional[Dict[str, Any]] = None) -> None:
@@ -231,17 +222,17 @@ class Trainer:
         log.info("saved %s", path)
 
     def _maybe_resume(self) -> None:
-        a = self.args
+        r = self.settings.run
         path: Optional[Path] = None
         state: Optional[Dict[str, Any]] = None
-        if a.auto_resume:
+        if r.auto_resume:
             found = ckpt_lib.find_latest_good_checkpoint(self.exp_dir)
             if found:
                 path, state = found
-        elif a.start_batch > 0:
-            path = self.exp_dir / f"checkpoint-{a.start_batch}.pt"
-        elif a.start_epoch > 1:
-            path = ckpt_lib.epoch_checkpoint(self.exp_dir, a.start_epoch - 1)
+        elif r.start_batch > 0:
+            path = self.exp_dir / f"checkpoint-{r.start_batch}.pt"
+        elif r.start_epoch > 1:
+            path = ckpt_lib.epoch_checkpoint(self.exp_dir, r.start_epoch - 1)
         if self.rank == 0:
             for stale in ckpt_lib.remove_stale_temp_files(self.exp_dir):
                 log.warning("removed %s, left by a run killed while saving", stale)
@@ -252,7 +243,7 @@ class Trainer:
         sha = state.get("tokenizer_sha256")
         if sha and sha != self.tokenizer.sha256:
             raise ckpt_lib.CheckpointError(
-                f"{path} was trained with another BPE model than {a.bpe_model}"
+                f"{path} was trained with another BPE model than {self.settings.data.bpe_model}"
             )
         if state["model_config"] != self.model_config.to_dict():
             raise ckpt_lib.CheckpointError(
@@ -286,7 +277,7 @@ class Trainer:
     # ------------------------------------------------------------------ steps
     def _inject_nan(self, kind: str) -> bool:
         """Whether to poison this batch (hidden ``--inject-nan-*`` options, for tests)."""
-        a = self.args
+        a = self.settings.run
         if a.inject_nan_kind != kind or a.inject_nan_at_step < 0:
             return False
         if self.batch_idx_train + 1 < a.inject_nan_at_step:
@@ -314,22 +305,14 @@ class Trainer:
     def _loss(self, model, feats, feat_lens, targets, target_lens, cut_ids=None):
         """compute_loss for a batch; ``cut_ids`` is given for training batches only (the
         teacher cache and the teacher's own inputs hold training cuts)."""
-        teacher_feats, band = None, None
-        if self.teacher_cache is not None and cut_ids is not None:
-            band = self.teacher_cache.batch(cut_ids, target_lens, targets.size(1), feats.device)
-        elif self.teacher is not None and self.teacher_inputs is not None and cut_ids is not None:
-            teacher_feats = self.teacher_inputs.features(feats, feat_lens, cut_ids)
+        batch = KDBatch(feats, feat_lens, targets, target_lens, cut_ids)
         return compute_loss(
             model,
-            feats,
-            feat_lens,
-            targets,
-            target_lens,
-            self.loss_config,
+            batch,
+            self.settings.loss,
             self.batch_idx_train,
             self.teacher,
-            teacher_feats,
-            band,
+            self.settings.distill,
         )
 
     def _step(self, batch: Dict[str, Any]) -> Optional[Dict[str, float]]:
@@ -355,7 +338,9 @@ class Trainer:
         if self._inject_nan("grad"):
             next(p for p in self.model.parameters() if p.grad is not None).grad.fill_(math.nan)
         self.scaler.unscale_(self.optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.args.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            self.model.parameters(), self.settings.optim.grad_clip
+        )
         if not torch.isfinite(grad_norm):
             self.optimizer.zero_grad(set_to_none=True)
             return self._bad_batch("non-finite gradient")
@@ -383,7 +368,7 @@ class Trainer:
         )
         if self.tb is not None:
             self.tb.add_scalar("train/bad_batches_total", self.bad_total, self.batch_idx_train)
-        if self.bad_in_row >= self.args.max_bad_batches:
+        if self.bad_in_row >= self.settings.run.max_bad_batches:
             raise TooManyBadBatches(
                 f"{self.bad_in_row} batches in a row had a {why}; stopping. Lower --base-lr, "
                 "check the data, or raise --max-bad-batches"
@@ -409,9 +394,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ epochs
     def train(self, dm: AsrDataModule, train_cuts, valid_cuts) -> None:
-        a = self.args
+        a, r = self.settings.data, self.settings.run
         valid_loader = dm.valid_dataloader(valid_cuts, max_duration=a.max_duration)
-        for epoch in range(self.cur_epoch, a.num_epochs + 1):
+        for epoch in range(self.cur_epoch, r.num_epochs + 1):
             self.cur_epoch = epoch
             self.scheduler.step_epoch(epoch - 1)
             loader = dm.train_dataloader(
@@ -422,7 +407,7 @@ class Trainer:
                 num_workers=a.num_workers,
                 world_size=self.world_size,
                 rank=self.rank,
-                seed=a.seed,
+                seed=r.seed,
                 sampler_state_dict=self.sampler_state,
             )
             if self.sampler_state is None:
@@ -436,6 +421,9 @@ class Trainer:
                     self.tb.add_scalar(f"valid/{k}", v, self.batch_idx_train)
             self.best_valid_loss = min(self.best_valid_loss, valid["loss"])
             self.save(ckpt_lib.epoch_checkpoint(self.exp_dir, epoch))
+            if self.rank == 0:
+                for gone in ckpt_lib.remove_old_epoch_checkpoints(self.exp_dir, r.keep_last_epochs):
+                    log.info("removed %s (--keep-last-epochs %d)", gone.name, r.keep_last_epochs)
             if self.pruner is not None and self.rank == 0:
                 log.info(
                     "sparsity after epoch %d:\n%s",
@@ -444,7 +432,7 @@ class Trainer:
                 )
 
     def _train_epoch(self, loader, epoch: int) -> None:
-        a = self.args
+        a = self.settings.run
         tot: Dict[str, float] = {}
         t0 = time.time()
         bar = tqdm(
@@ -516,45 +504,65 @@ def fmt(d: Dict[str, float]) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in d.items())
 
 
-def run(rank: int, world_size: int, args: argparse.Namespace) -> None:
+def count_steps_per_epoch(cuts: CutSet, max_duration: float, world_size: int) -> int:
+    """Steps of one training epoch: the batches of one seed-0 shuffle of ``cuts`` with the
+    training sampler's bucketing, divided over ``world_size`` ranks. An estimate (each epoch's
+    shuffle packs batches slightly differently): what fractions of the run are counted in."""
+    sampler = DynamicBucketingSampler(cuts, max_duration=max_duration, shuffle=True, num_buckets=10)
+    return sum(1 for _ in sampler) // world_size
+
+
+def run(rank: int, world_size: int, settings: TrainSettings) -> None:
     """One training process (rank) of ``world_size``."""
-    exp_dir = Path(args.exp_dir)
+    s = settings
+    exp_dir = Path(s.run.exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     setup_logger(exp_dir / "log" / "log-train", rank, world_size)
-    use_cuda = pick_device(args.device).type == "cuda"
+    use_cuda = pick_device(s.run.device).type == "cuda"
     dist_lib.setup(rank, world_size, use_cuda)
     if not use_cuda:
-        torch.set_num_threads(max(1, args.num_threads // max(1, world_size)))
+        torch.set_num_threads(max(1, s.run.num_threads // max(1, world_size)))
     log.info(
         "rnnt-kd training, backend %s, world size %d, device %s",
         backend.describe(),
         world_size,
-        args.device,
+        s.run.device,
     )
-    log.info("options: %s", vars(args))
+    log.info("settings: %s", s.to_dict())
     try:
-        trainer = Trainer(args, rank, world_size)
+        tokenizer = Tokenizer(s.data.bpe_model)
+        bad_ids = exp_dir / "log" / "bad_cuts.txt" if rank == 0 else None  # ranks filter alike
+
+        def usable(paths):
+            return filter_cuts(
+                load_cuts(paths),
+                tokenizer,
+                min_duration=s.data.min_utt_duration,
+                max_duration=s.data.max_utt_duration,
+                subsampled_length_fn=Transducer.output_lengths,
+                bad_ids_path=bad_ids,
+            )
+
+        train_cuts = usable(s.data.train_cuts)
+        valid_cuts = usable(s.data.valid_cuts)
+        steps_per_epoch = None
+        if s.pruning.target_sparsity > 0 and s.pruning.uses_fractions:
+            steps_per_epoch = count_steps_per_epoch(train_cuts, s.data.max_duration, world_size)
+        trainer = Trainer(s, rank, world_size, tokenizer, steps_per_epoch)
         n = sum(p.numel() for p in trainer.model.parameters())
         log.info("model: %s, %d parameters", trainer.model_config.to_dict(), n)
-        dm = AsrDataModule()
-        bad_ids = trainer.bad_ids_path if rank == 0 else None  # each rank filters the same cuts
-        train_cuts = filter_cuts(
-            load_cuts(args.train_cuts),
-            trainer.tokenizer,
-            min_duration=args.min_utt_duration,
-            max_duration=args.max_utt_duration,
-            subsampled_length_fn=subsampled_lengths,
-            bad_ids_path=bad_ids,
-        )
-        valid_cuts = filter_cuts(
-            load_cuts(args.valid_cuts),
-            trainer.tokenizer,
-            min_duration=args.min_utt_duration,
-            max_duration=args.max_utt_duration,
-            subsampled_length_fn=subsampled_lengths,
-            bad_ids_path=bad_ids,
-        )
-        if trainer.batch_idx_train == 0 and not args.init_from:
+        if rank == 0:
+            write_train_config(
+                exp_dir,
+                s,
+                model_config=trainer.model_config.to_dict(),
+                derived={
+                    "steps_per_epoch": steps_per_epoch,
+                    "prune_steps": list(trainer.prune_steps) if trainer.prune_steps else None,
+                    "tokenizer_sha256": tokenizer.sha256,
+                },
+            )
+        if trainer.batch_idx_train == 0 and not s.run.init_from:
             mean, std = feature_stats(train_cuts)
             trainer.model.set_feature_stats(mean, std)
             log.info(
@@ -562,7 +570,7 @@ def run(rank: int, world_size: int, args: argparse.Namespace) -> None:
                 float(mean.mean()),
                 float(std.mean()),
             )
-        trainer.train(dm, train_cuts, valid_cuts)
+        trainer.train(AsrDataModule(), train_cuts, valid_cuts)
         if trainer.tb is not None:
             trainer.tb.close()
     finally:

@@ -514,7 +514,7 @@ def band_distill_loss_from_teacher_log_probs(
     chunk_size: Optional[int] = None,
 ) -> Tensor:
     """The loss of :func:`band_distill_loss_from_logits` with the teacher given as its three
-    band log-probs (computed once and stored: ``rnnt_kd.train.teacher_cache``).
+    band log-probs (computed once and stored: ``rnnt_kd.kd.cache``).
 
     Args:
       student_logits: (B, T, s_range, V) pruned joiner outputs on the band ``ranges``.

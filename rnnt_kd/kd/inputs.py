@@ -50,9 +50,7 @@ def _source_id(copy_id: str, source_of: Mapping[str, str]) -> str:
     return ""
 
 
-def parallel_source_cuts(
-    copies: Iterable, sources: CutSet, source_of: Mapping[str, str]
-) -> CutSet:
+def parallel_source_cuts(copies: Iterable, sources: CutSet, source_of: Mapping[str, str]) -> CutSet:
     """For every copy cut with a source in ``sources``, that source cut under the copy's id.
 
     ``source_of`` maps copy ids to source ids; speed-perturbed copies (``<id>_sp0.9``) map to

@@ -1,4 +1,4 @@
-"""Tests for rnnt_kd.distill against float64 brute-force references (explicit per-node softmax)."""
+"""Tests for rnnt_kd.kd.losses against float64 brute-force references (per-node softmax)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rnnt_kd import backend
-from rnnt_kd.distill import (
+from rnnt_kd.kd.losses import (
     band_distill_loss,
     band_distill_loss_from_logits,
     band_node_mask,

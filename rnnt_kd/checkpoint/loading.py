@@ -1,16 +1,16 @@
-"""Building models from checkpoints: teachers, ``--init-from``, decoding with ``--epoch/--avg``."""
+"""Building models from checkpoints and exports: ``--init-from``, teachers, ``--epoch/--avg``."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 import torch
 
+from rnnt_kd.checkpoint.export import expand_state_dict
+from rnnt_kd.checkpoint.files import CheckpointError, averaged_model_state, load_checkpoint
 from rnnt_kd.model import Transducer, TransducerConfig
-from rnnt_kd.train.checkpoint import CheckpointError, averaged_model_state, load_checkpoint
-from rnnt_kd.train.export import expand_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -47,23 +47,3 @@ def load_averaged_model(
     model = model_from_state(state, last["model_config"])
     model.eval()
     return model, last
-
-
-def load_teacher(
-    path: Path | str, student_config: TransducerConfig, device: Optional[torch.device] = None
-) -> Transducer:
-    """Frozen teacher (eval mode, no grad). Vocabulary and blank id must match the student's."""
-    teacher, _ = load_model(path)
-    tc = teacher.config
-    if tc.vocab_size != student_config.vocab_size or tc.blank_id != student_config.blank_id:
-        raise CheckpointError(
-            f"teacher {path} has vocab_size={tc.vocab_size}, blank_id={tc.blank_id}; the student "
-            f"has vocab_size={student_config.vocab_size}, blank_id={student_config.blank_id}: "
-            "they must match (train both with the same BPE model)"
-        )
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    teacher.eval()
-    if device is not None:
-        teacher.to(device)
-    return teacher

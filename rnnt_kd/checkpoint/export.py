@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rnnt_kd.train.checkpoint import CheckpointError, save_checkpoint
+from rnnt_kd.checkpoint.files import CheckpointError, save_checkpoint
 
 EXPORT_FORMAT = "rnnt-kd-export-1"
 

@@ -8,6 +8,9 @@ A checkpoint is a dict saved with ``torch.save``::
      "optimizer", "scheduler", "pruner", "sampler", "grad_scaler": states or None,
      "params": {"cur_epoch", "batch_idx_train", ...}, "tokenizer_sha256": str or None}
 
+Every entry is a tensor or a plain value (dict, list, tuple, str, number, bool, None): files are
+read with ``torch.load(weights_only=True)``, so a crafted file cannot run code on load.
+
 Files are written to ``<name>.tmp`` and renamed, so a kill never leaves a truncated
 ``epoch-N.pt``; a file that fails to load is reported by name and skipped by the finders.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -48,9 +52,21 @@ def load_checkpoint(path: Path | str) -> Dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: tensors and plain containers only; a pickled object (which could run
+        # code on load) is refused, never constructed
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path} holds pickled Python objects, not only tensors and plain values; rnnt-kd "
+            "does not unpickle them (a model file could run code). If you trust the file (e.g. "
+            "written by an older rnnt-kd), convert it once: python "
+            f"local/convert_checkpoint.py --trust {path} <new file>"
+        ) from e
     except Exception as e:  # noqa: BLE001 - truncated/corrupt files raise many exception types
-        raise CheckpointError(f"cannot load checkpoint {path} (truncated or corrupt?): {e}") from e
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"cannot load checkpoint {path} (truncated or corrupt?): {first}"
+        ) from e
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{path} is not an rnnt-kd checkpoint (no 'model' entry)")
     return state
@@ -112,6 +128,17 @@ def remove_old_batch_checkpoints(exp_dir: Path | str, keep_last: int) -> None:
     batches = sorted((n, p) for kind, n, p in list_checkpoints(exp_dir) if kind == "batch")
     for _, p in batches[:-keep_last]:
         p.unlink(missing_ok=True)
+
+
+def remove_old_epoch_checkpoints(exp_dir: Path | str, keep_last: int) -> List[Path]:
+    """Keep the ``keep_last`` newest ``epoch-N.pt`` files (0 keeps all); returns the removed."""
+    if keep_last <= 0:
+        return []
+    epochs = sorted((n, p) for kind, n, p in list_checkpoints(exp_dir) if kind == "epoch")
+    removed = [p for _, p in epochs[:-keep_last]]
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed
 
 
 def average_state_dicts(states: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
@@ -32,7 +33,7 @@ from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from rnnt_kd import distill
+from rnnt_kd.kd import losses
 from rnnt_kd.model.transducer import Transducer
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def teacher_band(
         am_scale=am_scale,
         lm_scale=lm_scale,
     )
-    log_probs = distill.band_ybr_log_probs_from_logits(
+    log_probs = losses.band_ybr_log_probs_from_logits(
         out.logits, targets, out.ranges, out.boundary, teacher.blank_id, temperature
     )
     return out.ranges, torch.stack(log_probs, dim=-1).float(), out.encoder_out_lens
@@ -141,7 +142,13 @@ class TeacherCache:
     """
 
     def __init__(self, path: Pathlike, expected: Optional[Dict[str, Any]] = None):
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            raise ValueError(
+                f"{path} holds pickled Python objects, not only tensors and plain values: not a "
+                "teacher cache rnnt-kd wrote; refusing to unpickle it (it could run code)"
+            ) from None
         if not isinstance(data, dict) or "meta" not in data or "cuts" not in data:
             raise ValueError(f"{path}: not a teacher cache (rnnt_kd.bin.cache_teacher)")
         self.path = Path(path)
