@@ -78,7 +78,7 @@ def export_module(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    quiet = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript")]
+    quiet = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript", "onnx_ir")]
     levels = [q.level for q in quiet]
     for q in quiet:
         q.setLevel(logging.ERROR)
