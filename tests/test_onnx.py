@@ -58,8 +58,10 @@ def _texts(rng: random.Random, n: int) -> list:
 def trained(tmp_path_factory):
     """A tiny transducer trained on tone audio (exp/epoch-1.pt), its BPE model, test wavs and a
     test CutSet of them."""
-    from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
+    from lhotse import Recording, RecordingSet, SupervisionSegment, SupervisionSet
     from torch.nn.utils.rnn import pad_sequence
+
+    from rnnt_kd.data import compute_fbank
 
     root = tmp_path_factory.mktemp("onnx")
     rng = random.Random(0)
@@ -114,18 +116,23 @@ def trained(tmp_path_factory):
         },
     )
 
+    # the test set as a recipe has it: manifests -> cuts with stored (lilcom) fbank + audio
     test_texts = _texts(random.Random(1), 6)
-    wavs, cuts = [], []
+    wavs, recs, sups = [], [], []
     for i, text in enumerate(test_texts):
         wav = root / "wav" / f"utt{i}.wav"
         wav.parent.mkdir(exist_ok=True)
         sf.write(wav, speak(text, 100 + i), SR)
         wavs.append(wav)
-        rec = Recording.from_file(wav, recording_id=f"utt{i}")
-        sup = SupervisionSegment(f"utt{i}", f"utt{i}", 0.0, rec.duration, text=text)
-        cuts.append(MonoCut(f"utt{i}", 0.0, rec.duration, 0, recording=rec, supervisions=[sup]))
-    cut_file = root / "tone_cuts_test.jsonl.gz"
-    CutSet.from_cuts(cuts).to_file(cut_file)
+        recs.append(Recording.from_file(wav, recording_id=f"utt{i}"))
+        sups.append(SupervisionSegment(f"utt{i}", f"utt{i}", 0.0, recs[-1].duration, text=text))
+    (root / "manifests").mkdir()
+    RecordingSet.from_recordings(recs).to_file(root / "manifests" / "tone_recordings_test.jsonl.gz")
+    SupervisionSet.from_segments(sups).to_file(
+        root / "manifests" / "tone_supervisions_test.jsonl.gz"
+    )
+    compute_fbank(root / "manifests", root / "fbank", ["test"], prefix="tone")
+    cut_file = root / "fbank" / "tone_cuts_test.jsonl.gz"
     return {
         "root": root,
         "exp": exp,
@@ -377,3 +384,33 @@ def test_bad_input_one_line_errors(trained, exported, tmp_path, capsys):
         assert e.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and ": error: " in err[0], err
+
+
+def test_recipe_path_table(trained, exported):
+    """What a recipe stage does: rnnt-kd's decode on the stored features, decode_onnx (float32,
+    int8) on the audio, deploy_rows/deploy_table on their result files."""
+    from rnnt_kd.bin import decode
+    from rnnt_kd.deploy.table import deploy_rows, deploy_table
+
+    out, _ = exported
+    res = trained["root"] / "recipe"
+    common = ["--test-cuts", str(trained["cuts"]), "--method", "modified_beam_search"]
+    common += ["--beam-size", "4", "--num-threads", "1"]
+    decode.main(
+        ["--exp-dir", str(trained["exp"]), "--epoch", "1", "--avg", "1", "--bpe-model"]
+        + [str(trained["bpe"]), "--res-dir", str(res / "torch"), *common]
+    )
+    for flag in ([], ["--int8"]):
+        decode_onnx.main(["--onnx-dir", str(out), "--res-dir", str(res / "onnx"), *common, *flag])
+    (row,) = deploy_rows(
+        "tone",
+        out / "export_onnx.json",
+        res / "onnx" / "wers-sherpa-onnx-fp32-beam-4.json",
+        res / "onnx" / "wers-sherpa-onnx-int8-beam-4.json",
+        res / "torch" / "wers-epoch-1-avg-1-beam-4.json",
+    )
+    # stored features are lilcom-rounded (2^-5): equal here, may differ on a few utterances
+    assert row.same_fp32 == 1.0 and row.wer_fp32 == row.wer_rnnt_kd
+    assert row.utterances == 6 and row.threads_rnnt_kd == row.threads_onnx == 1
+    assert None not in (row.wer_int8, row.same_int8, row.mb_int8, row.tar_mb_fp32, row.rtf_rnnt_kd)
+    assert deploy_table([row]).splitlines()[2].startswith("| tone | test |")
