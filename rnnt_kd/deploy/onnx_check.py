@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from rnnt_kd.deploy.onnx_export import onnx_file
-from rnnt_kd.deploy.onnx_modules import split_for_onnx
 from rnnt_kd.model import Transducer
 
 Pathlike = Union[str, Path]
@@ -37,7 +36,9 @@ def check_onnx(
     feature_lens: Sequence[int] = (157, 120, 43, 5),
     seed: int = 0,
 ) -> Dict[str, float]:
-    """Largest absolute differences between onnxruntime and PyTorch, per part.
+    """Largest absolute differences between onnxruntime and the original PyTorch modules
+    (``model.encode`` + ``joiner.encoder_proj``, ``decoder`` + ``joiner.decoder_proj``, the joiner
+    with ``project_input=False``: not the export wrappers), per part.
 
     Encoder: a padded batch of random features with ``feature_lens`` (default: 4 utterances, the
     longest 157 frames, one shorter than the 9 frames the front-end needs), compared on the valid
@@ -45,7 +46,7 @@ def check_onnx(
     token after ``[-1, 0]``-style contexts and random contexts. Joiner: random projected inputs.
     Returns {"encoder": float, "decoder": float, "joiner": float}.
     """
-    encoder, decoder, joiner = split_for_onnx(model)
+    model.eval()
     g = torch.Generator().manual_seed(seed)
     cfg = model.config
     out: Dict[str, float] = {}
@@ -55,7 +56,8 @@ def check_onnx(
         x = x.masked_fill(
             torch.arange(x.size(1)).unsqueeze(0).unsqueeze(-1) >= lens.view(-1, 1, 1), 0
         )
-        ref, ref_lens = encoder(x, lens)
+        ref, ref_lens = model.encode(x, lens)
+        ref = model.joiner.encoder_proj(ref)
         enc, enc_lens = ort_session(onnx_file(onnx_dir, "encoder", int8)).run(
             None, {"x": x.numpy(), "x_lens": lens.numpy()}
         )
@@ -77,12 +79,14 @@ def check_onnx(
         y = torch.cat([start, torch.randint(0, vocab, (vocab + 7, ctx), generator=g)])
         y[1 : vocab + 1, -1] = torch.arange(vocab)
         dec = ort_session(onnx_file(onnx_dir, "decoder", int8)).run(None, {"y": y.numpy()})[0]
-        out["decoder"] = float(np.abs(dec - decoder(y).numpy()).max())
+        ref = model.joiner.decoder_proj(model.decoder(y, need_pad=False).squeeze(1))
+        out["decoder"] = float(np.abs(dec - ref.numpy()).max())
 
         j = cfg.joiner_dim
         e, d = torch.randn(11, j, generator=g), torch.randn(11, j, generator=g)
         logit = ort_session(onnx_file(onnx_dir, "joiner", int8)).run(
             None, {"encoder_out": e.numpy(), "decoder_out": d.numpy()}
         )[0]
-        out["joiner"] = float(np.abs(logit - joiner(e, d).numpy()).max())
+        ref = model.joiner(e, d, project_input=False)
+        out["joiner"] = float(np.abs(logit - ref.numpy()).max())
     return out
