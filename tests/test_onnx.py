@@ -414,3 +414,23 @@ def test_recipe_path_table(trained, exported):
     assert row.utterances == 6 and row.threads_rnnt_kd == row.threads_onnx == 1
     assert None not in (row.wer_int8, row.same_int8, row.mb_int8, row.tar_mb_fp32, row.rtf_rnnt_kd)
     assert deploy_table([row]).splitlines()[2].startswith("| tone | test |")
+
+
+def test_export_onnx_refuses_a_malicious_checkpoint(trained, tmp_path, capsys):
+    """A model file is data: a pickle payload handed to export_onnx is refused, never run."""
+    import os
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'PWNED'}",))
+
+    evil = tmp_path / "evil" / "epoch-1.pt"
+    evil.parent.mkdir()
+    torch.save({"model": Payload(), "model_config": {"vocab_size": 24}, "params": {}}, evil)
+    bpe = ["--bpe-model", str(trained["bpe"]), "--out-dir", str(tmp_path / "o")]
+    for how in (["--checkpoint", str(evil)], ["--exp-dir", str(evil.parent), "--epoch", "1"]):
+        with pytest.raises(SystemExit) as e:
+            export_onnx.main([*how, *bpe])
+        assert e.value.code == 2 and not (tmp_path / "PWNED").exists()
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "pickled Python objects" in err[0], err
