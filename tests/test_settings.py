@@ -141,6 +141,13 @@ LOWER = {
     "kd": {"rnnt_kd.model", "rnnt_kd.checkpoint", "rnnt_kd.kd", "rnnt_kd.backend"},
     "search": {"rnnt_kd.model", "rnnt_kd.search", "rnnt_kd.data"},
     "data": {"rnnt_kd.model", "rnnt_kd.data", "rnnt_kd.backend"},
+    "deploy": {
+        "rnnt_kd.model",
+        "rnnt_kd.checkpoint",
+        "rnnt_kd.data",
+        "rnnt_kd.deploy",
+        "rnnt_kd.wer",
+    },
 }
 
 

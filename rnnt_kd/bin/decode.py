@@ -209,6 +209,7 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
         "suffix": suffix,
         "method": args.method,
         "lexicon": args.lexicon,
+        "num_threads": args.num_threads,
         "wer": wers,
         "rtf": timing,
     }

@@ -6,23 +6,36 @@
 
 Features are computed with kaldifeat using exactly the options of the training features
 (lhotse Fbank, see ``rnnt_kd.data.features``). Prints ``<file>: <transcript>`` per file.
+
+With ``--onnx-dir DIR`` (written by ``rnnt_kd.bin.export_onnx``) it runs sherpa-onnx instead,
+without PyTorch (add ``--int8`` for the int8 files):
+
+  python -m rnnt_kd.bin.transcribe --onnx-dir exp/teacher/onnx a.wav b.wav
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Dict, List
+from typing import TYPE_CHECKING, Dict, List
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="transcribe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--checkpoint", required=True, help="epoch-N.pt or an exported model")
-    p.add_argument("--bpe-model", required=True)
+    p.add_argument("--checkpoint", default=None, help="epoch-N.pt or an exported model")
+    p.add_argument("--bpe-model", default=None, help="the BPE model (with --checkpoint)")
+    p.add_argument(
+        "--onnx-dir",
+        default=None,
+        help="run sherpa-onnx on this export_onnx directory instead of --checkpoint (no torch)",
+    )
+    p.add_argument("--int8", action="store_true", help="with --onnx-dir: the int8 files")
+    p.add_argument("--num-threads", type=int, default=1, help="with --onnx-dir: threads")
     p.add_argument(
         "--method", choices=["greedy_search", "modified_beam_search"], default="greedy_search"
     )
@@ -32,7 +45,6 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-@torch.no_grad()
 def transcribe(
     model,
     tokenizer,
@@ -42,15 +54,17 @@ def transcribe(
     device: torch.device | str = "cpu",
 ) -> Dict[str, str]:
     """{file: transcript} for a list of audio files."""
+    import torch
     from torch.nn.utils.rnn import pad_sequence
 
     from rnnt_kd.data.features import wav_fbank_kaldifeat
     from rnnt_kd.search import decode_batch
 
-    feats = wav_fbank_kaldifeat(sound_files, device=device)
-    lens = torch.tensor([f.size(0) for f in feats], device=device)
-    padded = pad_sequence(feats, batch_first=True, padding_value=-23.0259)  # log(1e-10)
-    hyps = decode_batch(model, padded, lens, method=method, beam=beam)
+    with torch.no_grad():
+        feats = wav_fbank_kaldifeat(sound_files, device=device)
+        lens = torch.tensor([f.size(0) for f in feats], device=device)
+        padded = pad_sequence(feats, batch_first=True, padding_value=-23.0259)  # log(1e-10)
+        hyps = decode_batch(model, padded, lens, method=method, beam=beam)
     return {f: tokenizer.decode(h) for f, h in zip(sound_files, hyps)}
 
 
@@ -59,9 +73,15 @@ def main(argv: List[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from pathlib import Path
 
-    for f in [args.checkpoint, args.bpe_model, *args.sound_files]:
-        if not Path(f).exists():
+    if (args.checkpoint is None) == (args.onnx_dir is None):
+        parser.error("give --checkpoint (with --bpe-model) or --onnx-dir")
+    if args.checkpoint is not None and args.bpe_model is None:
+        parser.error("--checkpoint needs --bpe-model")
+    for f in [args.checkpoint, args.bpe_model, args.onnx_dir, *args.sound_files]:
+        if f is not None and not Path(f).exists():
             parser.error(f"no such file: {f}")
+    if args.onnx_dir is not None:
+        return transcribe_onnx(args)
     from rnnt_kd.checkpoint import CheckpointError, load_model
     from rnnt_kd.data import Tokenizer
     from rnnt_kd.utils import pick_device
@@ -83,6 +103,28 @@ def main(argv: List[str] | None = None) -> None:
         )
     except (CheckpointError, OSError, ValueError) as e:
         print(f"transcribe: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    for f, text in out.items():
+        print(f"{f}: {text}")
+
+
+def transcribe_onnx(args: argparse.Namespace) -> None:
+    """The ``--onnx-dir`` branch: sherpa-onnx, no torch import."""
+    from rnnt_kd.deploy.sherpa import make_recognizer, recognize_files
+
+    try:
+        recognizer = make_recognizer(
+            args.onnx_dir, args.int8, args.method, args.beam_size, args.num_threads
+        )
+        out = recognize_files(recognizer, args.sound_files)
+    except (OSError, ValueError, RuntimeError) as e:
+        print(f"transcribe: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except ImportError:
+        print(
+            "transcribe: error: sherpa-onnx is not installed (pip install sherpa-onnx)",
+            file=sys.stderr,
+        )
         sys.exit(2)
     for f, text in out.items():
         print(f"{f}: {text}")
