@@ -8,7 +8,8 @@
 #   2. torch: kept if >= 2.1 is already there,    5. k2's pruned RNN-T loss: k2 if importable, else
 #      else torch==2.13.0 (CPU build)                fast_rnnt 1.3 built from its PyPI source package
 #   3. build tools (cmake, pybind11)              6. kaldifeat 1.24 from its PyPI source package
-#                                                 7. rnnt-kd itself (editable)
+#   4b. deployment: sherpa-onnx, onnxruntime,     7. rnnt-kd itself (editable)
+#       onnx, onnxscript, kaldi-native-fbank (pinned, binary wheels)
 # Wheels built in 5-6 are cached in $RNNT_KD_WHEELHOUSE (default ~/.cache/rnnt-kd/wheels/<torch>),
 # keyed by the torch version (pip's own cache ignores it and the CMake flags).
 # Environment: RNNT_KD_VENV (venv dir, default <repo>/.venv), PYTHON (interpreter for a new venv),
@@ -87,6 +88,14 @@ rest() {
 }
 step "lhotse, sentencepiece, tensorboard, ..." \
   "P -c 'import lhotse, lilcom, soundfile, scipy, sentencepiece, tensorboard, kaldialign, tqdm, matplotlib, pytest'" rest
+
+# deployment (rnnt_kd.deploy, export_onnx, decode_onnx): the ONNX exporter (onnx, onnxscript),
+# onnxruntime (checks, int8 quantisation), sherpa-onnx (the runtime) and kaldi-native-fbank (the
+# fbank library sherpa-onnx 2.0.1 compiles in, version 1.22.3: tests compare its features)
+DEPLOY_PKGS="sherpa-onnx==2.0.1 onnxruntime==1.32.0 onnx==1.23.2 onnxscript==0.7.2 kaldi-native-fbank==1.22.3"
+deploy_inst() { PIP install $DEPLOY_PKGS; }
+step "sherpa-onnx, onnxruntime, onnx (deployment)" \
+  "P -c 'import sherpa_onnx, onnxruntime, onnx, onnxscript, kaldi_native_fbank'" deploy_inst
 
 # ---- C++ extensions (k2's pruned loss and kaldifeat), built against the installed torch
 HAVE_K2=0

@@ -2,10 +2,11 @@
 
 - :func:`sparsity_at_step`: the cubic schedule.
 - :func:`prunable_parameters`: which weights are pruned (Linear / Conv1d / Conv2d weights).
-- :class:`GradualPruner`: grows magnitude masks on the schedule (global or per-layer ranking).
+- :class:`GradualPruner`: grows magnitude masks on the schedule (per-layer or capped global
+  ranking).
 - :func:`masks_from_model`, :func:`apply_masks`, :func:`plain_state_dict`,
   :func:`make_pruning_permanent`: masks through checkpoints, averaging and export.
-- :func:`sparsity_report`: true sparsity of the effective weights.
+- :func:`sparsity_report`, :func:`layer_sparsity`: true sparsity of the effective weights.
 
 Masks use ``torch.nn.utils.prune`` reparametrisation: a pruned module holds ``weight_orig``
 (a Parameter) and ``weight_mask`` (a buffer) and ``weight = weight_orig * weight_mask`` is
@@ -14,20 +15,37 @@ recomputed before every forward, so masked weights stay exactly zero whatever th
 average destroys sparsity: average :func:`plain_state_dict` weights, then re-apply the latest
 masks with :func:`apply_masks` before export or reporting.
 
-What is pruned: every ``nn.Linear``, ``nn.Conv1d`` and ``nn.Conv2d`` weight in the model
-(encoder, decoder, joiner). Not pruned: embeddings (each row of the decoder embedding is a token;
-zeroing rows removes tokens, and the table is tiny), biases and norm parameters (few and
-sensitive), and by default the simple-loss projections ``simple_am_proj`` / ``simple_lm_proj``:
-they only feed the pruned-RNN-T "simple" loss that picks the band during training, are never used
-at inference, and so count neither for the deployed model's size nor its speed.
+What is pruned: every ``nn.Linear``, ``nn.Conv1d`` and ``nn.Conv2d`` weight in the model. In the
+Conformer transducer that is the Conv2d subsampling front-end (``encoder.encoder_embed.conv.0/2/4``
+and its output Linear ``encoder_embed.out``), in every encoder layer the two feed-forward modules
+(``ff_macaron.net.0/3``, ``feed_forward.net.0/3``), the attention projections (``in_proj``,
+``out_proj``, ``linear_pos``) and the convolution module (``pointwise_conv1``, ``depthwise_conv``,
+``pointwise_conv2``), the decoder's context Conv1d (``decoder.conv``) and the joiner
+(``encoder_proj``, ``decoder_proj``, ``output_linear``). Not pruned: embeddings (each row of the
+decoder embedding is a token; zeroing rows removes tokens, and the table is small), biases, norm
+parameters, the attention position biases and the layer-scale gains (few and sensitive), and by
+default (:data:`DEFAULT_EXCLUDE`) the simple-loss projections ``simple_am_proj`` /
+``simple_lm_proj`` and the auxiliary ``ctc_output``: they only feed training losses (the simple
+loss picks the band), are never used at inference, and so count neither for the deployed model's
+size nor its speed.
+
+No tensor is ever pruned to all zeros, in either scope: a fully pruned front-end convolution or
+encoder output projection makes the encoder's output independent of its input (a model that
+cannot hear), and plain global magnitude ranking does exactly that at initialisation, where the
+weights' scale is ``1 / sqrt(fan_in)`` (the 90 % ``small`` preset lost 12 whole tensors, among
+them ``encoder_embed.conv.4`` and ``encoder_embed.out``). ``scope="layer"`` (Zhu & Gupta) prunes
+each tensor to the schedule's sparsity, keeping at least one weight; ``scope="global"`` ranks all
+weights together but caps each tensor: it keeps at least ``keep_ratio`` times the share of
+weights per-layer pruning would leave it (see :class:`GradualPruner`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -35,6 +53,7 @@ from torch.nn.utils import prune
 
 __all__ = [
     "DEFAULT_EXCLUDE",
+    "DEFAULT_KEEP_RATIO",
     "PRUNABLE_TYPES",
     "sparsity_at_step",
     "prunable_modules",
@@ -47,11 +66,15 @@ __all__ = [
     "LayerSparsity",
     "SparsityReport",
     "sparsity_report",
+    "layer_sparsity",
+    "tensor_prune_counts",
 ]
 
 DEFAULT_EXCLUDE: Tuple[str, ...] = ("simple_am_proj", "simple_lm_proj", "ctc_output")
 PRUNABLE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d)
 _SCOPES = ("global", "layer")
+# global ranking: each tensor keeps at least this share of what per-layer pruning would leave it
+DEFAULT_KEEP_RATIO = 0.5
 
 
 def sparsity_at_step(
@@ -228,6 +251,57 @@ def _num_pruned(module: nn.Module) -> int:
     return int((~module.weight_mask.bool()).sum()) if _is_pruned(module) else 0
 
 
+def tensor_prune_counts(
+    scores: Sequence[Tensor],
+    already: Sequence[int],
+    sparsity: float,
+    keep_ratio: Optional[float],
+) -> List[int]:
+    """How many weights of each tensor to prune so that a ``sparsity`` share of all is zero.
+
+    Args:
+      scores: per tensor, its 1-D magnitudes (already pruned entries at -1, ranked first).
+      already: per tensor, how many of its weights are pruned already (never un-pruned).
+      sparsity: the overall target.
+      keep_ratio: ``None``: per-layer pruning, each tensor to ``sparsity``. A float in [0, 1]:
+        global ranking where tensor i keeps at least ``max(1, ceil(keep_ratio * (1 -
+        sparsity) * n_i))`` weights, i.e. is at most ``1 - keep_ratio * (1 - sparsity)`` sparse
+        (0.95 at 90 % with 0.5); 0 is plain global ranking, 1 is per-layer pruning again.
+    Returns:
+      Per tensor, the number of its weights to prune (>= ``already``; every tensor keeps at
+      least one weight unless it had lost all of them before). Global ranking prunes the
+      smallest weights overall subject to the caps (water-filling: tensors that would exceed
+      their cap at the common threshold are held at it and the rest re-ranked; the threshold
+      only rises, so the result is the optimum of that constrained problem).
+    """
+    sizes = [int(x.numel()) for x in scores]
+    if keep_ratio is None:
+        return [max(min(round(sparsity * n), n - 1), a) for n, a in zip(sizes, already)]
+    caps = [
+        max(n - max(1, math.ceil(keep_ratio * (1.0 - sparsity) * n - 1e-9)), a)
+        for n, a in zip(sizes, already)
+    ]
+    total = max(round(sparsity * sum(sizes)), sum(already))
+    total = min(total, sum(caps))  # ceil rounding of the floors (keep_ratio 1) can bind
+    counts: List[Optional[int]] = [None] * len(sizes)  # None: still ranked globally
+    while True:
+        free = [i for i, c in enumerate(counts) if c is None]
+        if not free:
+            break
+        k = total - sum(c for c in counts if c is not None)
+        pooled = torch.cat([scores[i] for i in free])
+        keep = _prune_mask(pooled, k)
+        pruned = torch.stack([(~part).sum() for part in keep.split([sizes[i] for i in free])])
+        over = [i for i, d in zip(free, pruned.tolist()) if d > caps[i]]
+        if not over:
+            for i, d in zip(free, pruned.tolist()):
+                counts[i] = int(d)
+            break
+        for i in over:
+            counts[i] = caps[i]
+    return [int(c) for c in counts]  # type: ignore[arg-type]
+
+
 class GradualPruner:
     """Grows L1 (magnitude) masks on Zhu & Gupta's schedule.
 
@@ -237,13 +311,20 @@ class GradualPruner:
       start_step, end_step: the schedule's t0 and t1 (global training steps); no masks before t0.
       prune_every: masks are updated every this many steps from t0 (and once at/after t1).
       initial_sparsity: s_i, the sparsity at t0.
-      scope: ``"global"`` ranks all prunable weights together to reach the target overall;
-        ``"layer"`` prunes each weight tensor to the target.
+      scope: ``"global"`` ranks all prunable weights together to reach the target overall,
+        with a cap per tensor (``keep_ratio``); ``"layer"`` prunes each weight tensor to the
+        target (Zhu & Gupta).
       exclude: module-name substrings never pruned (see :func:`prunable_modules`).
+      keep_ratio: global scope only: at schedule sparsity s every tensor keeps at least
+        ``keep_ratio * (1 - s)`` of its weights (at least one), i.e. no tensor is sparser than
+        ``1 - keep_ratio * (1 - s)``: 95 % at s = 90 % with the default 0.5, 80 % at 60 %.
+        In (0, 1]; 1 is per-layer pruning again. Not 0: sparing one weight per tensor is not
+        enough, the 90 % ``small`` preset then still cannot hear (``tests/test_pruning.py``).
 
     Masks only grow: the ranking uses the current effective weights with already pruned entries
-    ranked first, so a pruned weight never comes back. Call :meth:`step` after each optimiser
-    step; it returns the new target sparsity when it updated the masks, else None.
+    ranked first, so a pruned weight never comes back. No tensor is pruned to all zeros (see
+    :func:`tensor_prune_counts`). Call :meth:`step` after each optimiser step; it returns the
+    new target sparsity when it updated the masks, else None.
     """
 
     def __init__(
@@ -256,6 +337,7 @@ class GradualPruner:
         initial_sparsity: float = 0.0,
         scope: str = "global",
         exclude: Sequence[str] = DEFAULT_EXCLUDE,
+        keep_ratio: float = DEFAULT_KEEP_RATIO,
     ) -> None:
         if not 0.0 <= initial_sparsity <= target_sparsity < 1.0:
             raise ValueError(
@@ -268,6 +350,8 @@ class GradualPruner:
             raise ValueError(f"prune_every must be >= 1, got {prune_every}")
         if scope not in _SCOPES:
             raise ValueError(f"scope must be one of {_SCOPES}, got {scope!r}")
+        if not 0.0 < keep_ratio <= 1.0:
+            raise ValueError(f"keep_ratio must be in (0, 1], got {keep_ratio}")
         self.model = model
         self.target_sparsity = float(target_sparsity)
         self.initial_sparsity = float(initial_sparsity)
@@ -276,6 +360,7 @@ class GradualPruner:
         self.prune_every = int(prune_every)
         self.scope = scope
         self.exclude = tuple(exclude)
+        self.keep_ratio = float(keep_ratio)
         self.modules = prunable_modules(model, self.exclude)
         if not self.modules:
             raise ValueError("the model has no prunable (Linear/Conv1d/Conv2d) weights")
@@ -311,21 +396,15 @@ class GradualPruner:
         return sparsity
 
     def prune_to(self, sparsity: float) -> None:
-        """Grow the masks so that a ``sparsity`` fraction of the prunable weights is zero."""
+        """Grow the masks so that a ``sparsity`` fraction of the prunable weights is zero
+        (per tensor in ``"layer"`` scope, overall under the per-tensor caps in ``"global"``)."""
         mods = [m for _, m in self.modules]
-        if self.scope == "layer":
-            for m in mods:
-                k = max(round(sparsity * m.weight.numel()), _num_pruned(m))
-                _set_mask(m, _prune_mask(_scores(m), k).view_as(m.weight))
-            return
-        scores = torch.cat([_scores(m).to(mods[0].weight.device) for m in mods])
-        k = max(round(sparsity * scores.numel()), sum(_num_pruned(m) for m in mods))
-        keep = _prune_mask(scores, k)
-        offset = 0
-        for m in mods:
-            n = m.weight.numel()
-            _set_mask(m, keep[offset : offset + n].view_as(m.weight).to(m.weight.device))
-            offset += n
+        device = mods[0].weight.device
+        scores = [_scores(m).to(device) for m in mods]
+        ratio = None if self.scope == "layer" else self.keep_ratio
+        counts = tensor_prune_counts(scores, [_num_pruned(m) for m in mods], sparsity, ratio)
+        for m, sc, k in zip(mods, scores, counts):
+            _set_mask(m, _prune_mask(sc, k).view_as(m.weight).to(m.weight.device))
 
     def apply_masks(self) -> None:
         """Re-zero the stored weights under the masks (``weight_orig *= mask``), e.g. before
@@ -349,6 +428,7 @@ class GradualPruner:
             "prune_every": self.prune_every,
             "scope": self.scope,
             "exclude": list(self.exclude),
+            "keep_ratio": self.keep_ratio,
             "last_step": self.last_step,
             "last_sparsity": self.last_sparsity,
         }
@@ -362,6 +442,7 @@ class GradualPruner:
         self.prune_every = int(state["prune_every"])  # type: ignore[arg-type]
         self.scope = str(state["scope"])
         self.exclude = tuple(state.get("exclude", self.exclude))  # type: ignore[arg-type]
+        self.keep_ratio = float(state.get("keep_ratio", self.keep_ratio))  # type: ignore[arg-type]
         self.modules = prunable_modules(self.model, self.exclude)
         self.last_step = int(state["last_step"])  # type: ignore[arg-type]
         self.last_sparsity = float(state["last_sparsity"])  # type: ignore[arg-type]
@@ -442,3 +523,50 @@ def sparsity_report(model: nn.Module, exclude: Sequence[str] = DEFAULT_EXCLUDE) 
             total += p.numel()
             nonzero += int((p != 0).sum())
     return SparsityReport(layers=layers, total_params=total, nonzero_params=nonzero)
+
+
+def _state_prunable(state: Mapping[str, Tensor], exclude: Sequence[str]) -> Dict[str, Tensor]:
+    """The prunable weights of a state dict, effective (``orig * mask`` for pruned ones).
+
+    A weight is prunable when it is named ``<module>.weight`` (or ``.weight_orig`` with its
+    ``.weight_mask``), has 2 to 4 dimensions (Linear, Conv1d, Conv2d) and its module name holds
+    no ``exclude`` substring and is not an embedding (its last part contains "embedding").
+    """
+    out: Dict[str, Tensor] = {}
+    for key, value in state.items():
+        if key.endswith(".weight_orig") and key[: -len("_orig")] + "_mask" in state:
+            name = key[: -len("_orig")]
+            value = value * state[name + "_mask"].to(value.dtype)
+        elif key.endswith(".weight"):
+            name = key
+        else:
+            continue
+        module = name[: -len(".weight")]
+        if (
+            not 2 <= value.dim() <= 4
+            or any(e in module for e in exclude)
+            or "embedding" in module.rpartition(".")[2]
+        ):
+            continue
+        out[name] = value
+    return out
+
+
+def layer_sparsity(
+    model_or_state: Union[nn.Module, Mapping[str, Tensor]],
+    exclude: Sequence[str] = DEFAULT_EXCLUDE,
+) -> Dict[str, float]:
+    """``{"<module>.weight": fraction of zeros}`` of each prunable weight, in model order.
+
+    Takes a model (pruned or plain: the effective weights are measured) or a state dict (plain
+    weights, or ``weight_orig`` / ``weight_mask`` pairs of a pruned model's ``state_dict()``;
+    Linear / Conv weights are recognised by name and shape, see :func:`_state_prunable`).
+    Example: ``layer_sparsity(model)["encoder.encoder_embed.conv.0.weight"] -> 0.9``.
+    """
+    if isinstance(model_or_state, nn.Module):
+        layers = sparsity_report(model_or_state, exclude).layers
+        return {x.name: (x.params - x.nonzero) / x.params if x.params else 0.0 for x in layers}
+    return {
+        name: float((w == 0).sum()) / w.numel() if w.numel() else 0.0
+        for name, w in _state_prunable(model_or_state, exclude).items()
+    }

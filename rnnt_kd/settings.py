@@ -154,8 +154,9 @@ class DistillSettings:
     distill_band: str = opt(
         "teacher",
         choices=["teacher", "student"],
-        help="whose prune ranges define the band (teacher's: shared with the "
-        "student's pruned loss, so band log-probs are computed once)",
+        help="whose prune ranges define the KD term's band: the teacher's (the student is "
+        "scored on it too) or the student's (the teacher is scored on the student's); either "
+        "way the student's RNN-T loss stays on its own band, as without KD",
     )
     teacher_input_cuts: Optional[str] = opt(
         None,
@@ -196,7 +197,16 @@ class PruningSettings:
     )
     prune_every: int = opt(0, help="steps between mask updates (0: (end - start) / 20, at least 1)")
     prune_scope: str = opt(
-        "global", choices=["global", "layer"], help="rank weights over the model or per tensor"
+        "global",
+        choices=["global", "layer"],
+        help="global: rank all prunable weights together, each tensor capped "
+        "(--prune-keep-ratio); layer: prune every tensor to the schedule's sparsity (Zhu & Gupta)",
+    )
+    prune_keep_ratio: float = opt(
+        0.5,
+        help="--prune-scope global: every tensor keeps at least this share of the weights "
+        "per-layer pruning would leave it, i.e. none is sparser than 1 - R (1 - s) (95 %% at "
+        "s = 90 %%); in (0, 1], 1 = per-layer",
     )
 
     @property

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Helpers shared by every recipe's run.sh. Source after parse_options.sh; needs $stage,
-# $stop_stage, $done_dir (stage markers) and $times (TSV of stage wall times).
+# Helpers shared by every recipe's run.sh (shared/asr_template.sh sources this file). Source after
+# parse_options.sh; needs $stage, $stop_stage, $done_dir (stage markers) and $times (TSV of stage
+# wall times: stage, name, seconds, the run.sh command line that ran it, from $invocation).
 
 log() { echo -e "$(date '+%Y-%m-%d %H:%M:%S') ($(basename "$0")) $*"; }
 
@@ -20,16 +21,18 @@ run_stage() {
     log "Stage $n: $name"
     t0=$(date +%s)
     "$fn"
-    printf '%s\t%s\t%s\n' "$n" "$name" "$(( $(date +%s) - t0 ))" >> "$times"
+    printf '%s\t%s\t%s\t%s\n' "$n" "$name" "$(( $(date +%s) - t0 ))" "${invocation:-}" >> "$times"
     touch "$done_dir/$n.$name"
   fi
 }
 
-# record EXP_DIR CMD...: write the exact command to EXP_DIR/command.txt, then run it
+# record DIR CMD...: write the exact command to DIR/command.txt, then run it
 record() {
-  local d=$1; shift
+  local d=$1 cmd
+  shift
   mkdir -p "$d"
-  printf '%q ' "$@" | sed 's/ $/\n/' > "$d/command.txt"
+  cmd=$(printf '%q ' "$@")
+  echo "${cmd% }" > "$d/command.txt"
   "$@"
 }
 
@@ -39,4 +42,20 @@ cuts_of() {
   shift 2
   for p in "$@"; do out+=("$dir/${prefix}_cuts_$p.jsonl.gz"); done
   echo "${out[@]}"
+}
+
+# A pool of background jobs, $1 at a time: pool_start N; pool_run CMD... (waits for a free slot:
+# any job's end frees one, wait -n); pool_wait (waits for all; fails if any job failed).
+pool_start() { pool_size=$1; pool_running=0; pool_failed=0; }
+pool_run() {
+  "$@" &
+  pool_running=$((pool_running + 1))
+  if [ "$pool_running" -ge "$pool_size" ]; then
+    wait -n || pool_failed=1
+    pool_running=$((pool_running - 1))
+  fi
+}
+pool_wait() {
+  while [ "$pool_running" -gt 0 ]; do wait -n || pool_failed=1; pool_running=$((pool_running - 1)); done
+  return "$pool_failed"
 }

@@ -22,6 +22,7 @@ from rnnt_kd.data import (
     load_cuts,
     make_fbank,
     normalize_text,
+    prepare,
     prepare_manifests,
     read_bad_ids,
     train_bpe,
@@ -110,6 +111,125 @@ def corpus(tmp_path_factory):
         "tok": Tokenizer(bpe_dir),
         "bpe_dir": bpe_dir,
     }
+
+
+def test_manifests_match_lhotse_librispeech_parser(corpus):
+    """Our LibriSpeech line parser gives the manifests lhotse's own (non-exported) one gave."""
+    lib = pytest.importorskip("lhotse.recipes.librispeech")
+    part = corpus["root"] / "LibriSpeech" / "train"
+    line = next(ln for ln in (part / "1" / "10" / "1-10.trans.txt").read_text().splitlines() if ln)
+    ours = prepare._parse_line(part, line, {})
+    theirs = lib.parse_utterance(part, line, {})
+    assert ours[0].to_dict() == theirs[0].to_dict()
+    assert ours[1].to_dict() == theirs[1].to_dict()
+    ali = part / "x.alignment.txt"
+    ali.write_text('1-10-0000 ",THE,CAT" "0.1,0.5,0.9"\n')
+    assert prepare.parse_alignments(ali) == lib.parse_alignments(ali)
+    ali.unlink()
+
+
+def _folder(root: Path, speakers=("anna", "bob", "carl", "dora"), n=5) -> Path:
+    """A one-folder corpus: <spk>_<i>.wav at 22.05 kHz, transcripts.txt, utt2spk."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(0)
+    texts, spk = [], []
+    for k, s in enumerate(speakers):
+        for i in range(n):
+            uid = f"{s}_{i:04d}"
+            sf.write(root / f"{uid}.wav", _audio(1.0 + 0.1 * i, 10 * k + i), 22050)
+            texts.append(f"{uid} {_sentences(1, rng)[0].lower()}")
+            spk.append(f"{uid} {s}")
+    (root / "transcripts.txt").write_text("\n".join(texts) + "\n")
+    (root / "utt2spk").write_text("\n".join(spk) + "\n")
+    return root
+
+
+def test_split_by_speaker_is_seeded_and_librispeech_layout(tmp_path):
+    src = _folder(tmp_path / "folder")
+    counts = prepare.split_folder_corpus(src, tmp_path / "out", 0.2, 0.2, seed=3)
+    assert sum(counts.values()) == 20 and min(counts.values()) >= 5
+    rows = [ln.split("\t") for ln in (tmp_path / "out" / "split.tsv").read_text().splitlines()]
+    part_of_speaker = {}
+    for new_id, part, old_id, speaker in rows:
+        assert part_of_speaker.setdefault(speaker, part) == part  # whole speakers per part
+        assert new_id.startswith(f"{speaker}-1-") and old_id.startswith(speaker)
+        flac = tmp_path / "out" / part / speaker / "1" / f"{new_id}.flac"
+        assert sf.info(flac).samplerate == SR
+    assert sorted(set(part_of_speaker.values())) == ["dev", "test", "train"]
+    # LibriSpeech layout: stage 1's parser reads it
+    m = prepare_manifests(tmp_path / "out", tmp_path / "man", ["train", "dev", "test"], prefix="f")
+    assert sum(len(v["recordings"]) for v in m.values()) == 20
+    sup = next(iter(m["dev"]["supervisions"]))
+    assert sup.speaker in part_of_speaker and part_of_speaker[sup.speaker] == "dev"
+    # the same seed gives the same split; the same call again does nothing; others are refused
+    again = prepare.split_folder_corpus(src, tmp_path / "out2", 0.2, 0.2, seed=3)
+    assert (tmp_path / "out2" / "split.tsv").read_text() == (
+        tmp_path / "out" / "split.tsv"
+    ).read_text()
+    assert prepare.split_folder_corpus(src, tmp_path / "out2", 0.2, 0.2, seed=3) == again
+    with pytest.raises(ValueError, match="other settings"):
+        prepare.split_folder_corpus(src, tmp_path / "out2", 0.2, 0.2, seed=4)
+
+
+def test_split_by_utterance_without_speakers(tmp_path):
+    src = _folder(tmp_path / "folder", speakers=("x",), n=10)
+    (src / "utt2spk").unlink()
+    (src / "x_0003.wav").rename(src / "x_0003.flac")  # any audio suffix
+    (src / "x_0009.txt").write_text("unused: transcripts.txt wins")
+    parts = prepare.assign_parts(prepare.read_folder_corpus(src), 0.1, 0.2, seed=0)
+    assert sorted(parts.values()).count("dev") == 1 and sorted(parts.values()).count("test") == 2
+    # a regex gives speakers; fewer than 3 speakers fall back to utterances
+    utts = prepare.read_folder_corpus(src, speaker_regex=r"([^_]+)_")
+    assert {u.speaker for u in utts} == {"x"}
+    assert len(prepare.assign_parts(utts, 0.1, 0.1, seed=0)) == 10
+
+
+def _cli(capsys, *args):
+    from rnnt_kd.bin import prepare_data
+
+    code = prepare_data.main(list(args))
+    err = capsys.readouterr().err.strip().splitlines()
+    return code, err
+
+
+def test_prepare_data_user_errors_are_one_line(tmp_path, capsys, corpus):
+    code, err = _cli(capsys, "split", "--corpus-dir", str(tmp_path / "nope"), "--out-dir", "x")
+    assert code == 2 and err == [
+        f"prepare_data split: error: No such corpus directory: {tmp_path / 'nope'}"
+    ]
+    (tmp_path / "empty").mkdir()
+    code, err = _cli(capsys, "split", "--corpus-dir", str(tmp_path / "empty"), "--out-dir", "x")
+    assert code == 2 and "no audio files" in err[-1]
+    code, err = _cli(
+        capsys,
+        "fbank",
+        "--manifest-dir",
+        str(tmp_path),
+        "--output-dir",
+        str(tmp_path / "f"),
+        "--parts",
+        "train",
+    )
+    assert code == 2 and err[-1].startswith("prepare_data fbank: error: no manifest ")
+    code, err = _cli(
+        capsys,
+        "bpe",
+        "--cuts",
+        str(tmp_path / "c.jsonl.gz"),
+        "--lang-dir",
+        str(tmp_path / "l"),
+        "--vocab-size",
+        "30",
+    )
+    assert (
+        code == 2 and err[-1] == f"prepare_data bpe: error: No such file: {tmp_path / 'c.jsonl.gz'}"
+    )
+    cuts = corpus["root"] / "fbank" / "syn_cuts_dev.jsonl.gz"
+    code, err = _cli(
+        capsys, "bpe", "--cuts", str(cuts), "--lang-dir", str(tmp_path / "l"), "--vocab-size", "500"
+    )
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("prepare_data bpe: error: --vocab-size 500 is too large for these")
 
 
 def test_normalize_text():

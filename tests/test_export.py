@@ -76,6 +76,8 @@ def test_export_shrinks_with_sparsity_and_gives_identical_outputs(tmp_path, spar
     assert summary["sparsity"] == pytest.approx(
         pruning.sparsity_report(source).total_sparsity, abs=1e-6
     )
+    assert summary["layer_sparsity"] == pruning.layer_sparsity(source)
+    assert all(v < 1.0 for v in summary["layer_sparsity"].values())  # no tensor pruned away
     # file size relative to the dense float32 weights (pickle overhead included)
     assert summary["file_vs_dense"] < max_ratio
     if sparsity == 0.9:

@@ -1,9 +1,10 @@
 """Tests for rnnt_kd.pruning: schedule values, exact mask counts, masks through optimiser steps,
-checkpoints, averaging and export."""
+checkpoints, averaging and export; no scope prunes a tensor away (the ``small`` preset at 90 %)."""
 
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from torch import nn
 from rnnt_kd.pruning import (
     GradualPruner,
     apply_masks,
+    layer_sparsity,
     make_pruning_permanent,
     masks_from_model,
     plain_state_dict,
@@ -19,6 +21,7 @@ from rnnt_kd.pruning import (
     prunable_parameters,
     sparsity_at_step,
     sparsity_report,
+    tensor_prune_counts,
 )
 
 
@@ -256,3 +259,151 @@ def test_apply_masks_errors_and_pruner_args():
         GradualPruner(TinyTransducer(), 1.0, 0, 10)
     with pytest.raises(ValueError, match="start_step"):
         GradualPruner(TinyTransducer(), 0.5, 10, 5)
+
+
+# ----------------------------------------------------------------------------------------------
+# every tensor stays alive: the real model at 90 %
+
+
+# the preset as it is, and as the default recipe builds it (Conv1d front-end, LayerScale, CTC)
+ARCHS = {"conv2d": {}, "recipe": dict(subsampling="conv1d", layer_scale=0.1, use_ctc=True)}
+
+
+def _small_model(arch: str = "conv2d", seed: int = 0) -> nn.Module:
+    from rnnt_kd.model.config import TransducerConfig
+    from rnnt_kd.model.transducer import Transducer
+
+    torch.manual_seed(seed)
+    cfg = TransducerConfig.from_preset("small", 500, dropout=0.0, **ARCHS[arch])
+    return Transducer(cfg).eval()
+
+
+FRONT_END = [f"encoder.encoder_embed.conv.{i}.weight" for i in (0, 2, 4)]
+
+
+def _hears(model: nn.Module) -> float:
+    """Largest difference of the encoder outputs of two unrelated inputs, relative to their
+    size (0: the output does not depend on the input)."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 120, model.config.feature_dim, generator=g)
+    with torch.no_grad():
+        out, _ = model.encode(x, torch.tensor([120, 120]))
+    return float((out[0] - out[1]).abs().max() / out.abs().max())
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+@pytest.mark.parametrize(
+    "scope, keep_ratio, cap",
+    [("layer", 0.5, 0.9), ("global", 0.5, 0.95), ("global", 0.1, 0.99), ("global", 1.0, 0.9)],
+)
+def test_small_preset_at_90_percent_keeps_every_tensor_and_hears(arch, scope, keep_ratio, cap):
+    """Plain global ranking at initialisation zeroed 12 tensors of the conv2d model (the
+    front-end's last convolution and output projection among them) and 13 of the recipe's (all
+    three Conv1d front-end convolutions among them), and the encoder output did not depend on
+    its input. No scope may do that now; each tensor is at most ``cap`` sparse (+ rounding)."""
+    model = _small_model(arch)
+    pruner = GradualPruner(model, 0.9, 0, 0, scope=scope, keep_ratio=keep_ratio)
+    pruner.step(0)
+    sparsity = layer_sparsity(model)
+    assert len(sparsity) == len(prunable_modules(model)) == (48 if arch == "conv2d" else 47)
+    sizes = {f"{n}.weight": m.weight.numel() for n, m in prunable_modules(model)}
+    for name, value in sparsity.items():
+        assert value < 1.0, name  # at least one weight kept
+        assert value <= cap + 1.0 / sizes[name], name
+    # the overall target is reached (within the rounding of the per-tensor floors)
+    assert sparsity_report(model).global_sparsity == pytest.approx(0.9, abs=48 / 1.28e6)
+    if scope == "layer":
+        for name in FRONT_END:
+            assert sparsity[name] == pytest.approx(0.9, abs=1.0 / sizes[name])
+    assert _hears(model) > 0.01  # exactly 0 for plain global ranking
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_small_preset_dense_hears(arch):
+    assert _hears(_small_model(arch)) > 0.05
+
+
+def test_capped_global_is_the_best_ranking_under_the_caps():
+    """Water-filling: tensors held at their cap, all others cut at one common threshold."""
+    g = torch.Generator().manual_seed(0)
+    # tensor 0 has tiny weights (plain global ranking would prune it whole), 2 is small
+    scores = [
+        torch.rand(400, generator=g) * 0.01,
+        torch.rand(300, generator=g),
+        torch.rand(7, generator=g) * 0.02,
+        torch.rand(500, generator=g) * 2,
+    ]
+    sizes = [x.numel() for x in scores]
+    for sparsity, ratio in [(0.9, 0.5), (0.6, 0.5), (0.9, 0.0), (0.9, 1.0), (0.3, 0.25)]:
+        counts = tensor_prune_counts(scores, [0] * 4, sparsity, ratio)
+        floors = [max(1, math.ceil(ratio * (1 - sparsity) * n - 1e-9)) for n in sizes]
+        caps = [n - f for n, f in zip(sizes, floors)]
+        assert sum(counts) == min(round(sparsity * sum(sizes)), sum(caps))
+        assert all(0 <= c <= cap for c, cap in zip(counts, caps))
+        held = [c == cap for c, cap in zip(counts, caps)]
+        pruned = torch.cat([x.sort().values[:c] for x, c in zip(scores, counts)])
+        free_kept = [x.sort().values[c:] for x, c, h in zip(scores, counts, held) if not h]
+        if free_kept and pruned.numel():
+            assert pruned.max() <= torch.cat(free_kept).min()
+    # plain global ranking would take tensor 0 whole; the cap leaves it its floor
+    assert tensor_prune_counts(scores, [0] * 4, 0.5, 0.5)[0] == 400 - 100
+    # per-layer (keep_ratio None) keeps one weight of a tiny tensor at high sparsity
+    assert tensor_prune_counts([torch.rand(10)], [0], 0.97, None) == [9]
+    # never un-prune: a tensor already beyond its cap (an old checkpoint) stays as it is
+    assert tensor_prune_counts(scores, [400, 0, 0, 0], 0.9, 0.5)[0] == 400
+
+
+def test_capped_global_masks_grow_and_resume():
+    model = TinyTransducer()
+    pruner = GradualPruner(model, 0.9, 0, 10, prune_every=5, scope="global", keep_ratio=0.8)
+    pruner.prune_to(0.5)
+    old = masks_from_model(model)
+    pruner.prune_to(0.9)
+    new = masks_from_model(model)
+    for k in old:
+        assert not (new[k] & ~old[k]).any()
+    sizes = {k: m.numel() for k, m in new.items()}
+    for k, m in new.items():
+        assert int(m.sum()) >= math.ceil(0.8 * 0.1 * sizes[k] - 1e-9)
+    state = pruner.state_dict()
+    assert state["keep_ratio"] == 0.8
+    other = GradualPruner(TinyTransducer(), 0.5, 0, 1)
+    other.load_state_dict(state)
+    assert other.keep_ratio == 0.8 and other.state_dict() == state
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="keep_ratio"):
+            GradualPruner(TinyTransducer(), 0.5, 0, 10, keep_ratio=bad)
+
+
+@pytest.mark.parametrize("arch, at_floor", [("conv2d", 12), ("recipe", 13)])
+def test_one_weight_per_tensor_is_not_enough_to_hear(arch, at_floor):
+    """Why the floor is relative: plain global ranking that spares one weight per tensor
+    (keep_ratio 0, refused by GradualPruner) still leaves the 90 % small preset deaf; the
+    tensors held at one weight are the ones plain global ranking zeroes."""
+    model = _small_model(arch)
+    mods = [m for _, m in prunable_modules(model)]
+    scores = [m.weight.detach().abs().flatten() for m in mods]
+    counts = tensor_prune_counts(scores, [0] * len(mods), 0.9, 0.0)
+    assert all(c < m.weight.numel() for c, m in zip(counts, mods))
+    assert sum(c == m.weight.numel() - 1 for c, m in zip(counts, mods)) == at_floor
+    for m, sc, k in zip(mods, scores, counts):
+        with torch.no_grad():
+            keep = torch.ones_like(sc, dtype=torch.bool)
+            keep[sc.argsort()[:k]] = False
+            m.weight.mul_(keep.view_as(m.weight))
+    assert _hears(model) == 0.0
+
+
+def test_layer_sparsity_of_model_and_state_dicts():
+    model, _ = _pruned_model(0.75)
+    want = {x.name: (x.params - x.nonzero) / x.params for x in sparsity_report(model).layers}
+    assert list(want) == [f"{n}.weight" for n in PRUNED]
+    assert layer_sparsity(model) == want
+    assert layer_sparsity(model.state_dict()) == want  # weight_orig / weight_mask pairs
+    plain, _ = plain_state_dict(model)
+    assert layer_sparsity(plain) == want
+    real = _small_model()
+    GradualPruner(real, 0.6, 0, 0, scope="layer").step(0)
+    got = layer_sparsity(plain_state_dict(real)[0])
+    assert got == layer_sparsity(real) and len(got) == 48
+    assert all(v == pytest.approx(0.6, abs=1e-2) for v in got.values())

@@ -103,6 +103,9 @@ def test_results_table_and_json(smoke_run):
     assert "--teacher-checkpoint" in rows["sparse90_kd"]["command"]
     assert "--teacher-checkpoint" not in rows["sparse90"]["command"]
     assert "--target-sparsity 0.9" in rows["sparse90_kd"]["command"]
+    # pruning over the first 2/3 of the run, every 1/20 of that: fractions the trainer resolves
+    assert "--prune-end-fraction 2/3" in rows["sparse90_kd"]["command"]
+    assert rows["sparse90_kd"]["train_config"]["target_sparsity"] == 0.9
     m = "modified_beam_search"
     base, kd = rows["sparse90"]["wer"][m], rows["sparse90_kd"]["wer"][m]
     for s in SETS:
@@ -119,6 +122,16 @@ def test_results_table_and_json(smoke_run):
     png = (tmp / "results" / "wer_vs_sparsity.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## Wall time per stage" in md
+    # the commands that ran, and only links to files that exist
+    assert re.search(
+        r"^Produced by `\./run\.sh --preset smoke .*` \(stages 0, 1, 2, 3, 4, 5, 6\)", md, re.M
+    )
+    assert "NOTES.md" not in md
+    for link in re.findall(r"\]\(([^)]+)\)", md):
+        assert (tmp / "results" / link).exists(), link
+    for name in MODELS:
+        for method in ("greedy_search", "modified_beam_search", "modified_beam_search_lexicon"):
+            assert f"- **{name}** (decode, {method}): `" in md
     for n, name in enumerate(["corpus", "manifests", "fbank", "bpe", "teacher", "students"]):
         assert re.search(rf"^\| {n} {name} \| \d+ \|$", md, re.M), name
     assert re.search(r"^\| 6 decode \| \d+ \|$", md, re.M)  # the report times its own stage

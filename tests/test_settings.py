@@ -148,6 +148,14 @@ LOWER = {
     },
     "search": {"rnnt_kd.model", "rnnt_kd.search", "rnnt_kd.data", "rnnt_kd.errors"},
     "data": {"rnnt_kd.model", "rnnt_kd.data", "rnnt_kd.backend", "rnnt_kd.errors"},
+    "deploy": {
+        "rnnt_kd.model",
+        "rnnt_kd.checkpoint",
+        "rnnt_kd.data",
+        "rnnt_kd.deploy",
+        "rnnt_kd.wer",
+        "rnnt_kd.errors",
+    },
 }
 
 

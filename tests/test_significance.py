@@ -1,4 +1,5 @@
-"""Paired bootstrap intervals of a relative WER change."""
+"""Bootstrap intervals of a relative WER change: over test utterances, and over training seeds
+and test utterances together."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import itertools
 import numpy as np
 import pytest
 
-from rnnt_kd.significance import compare_recogs, paired_bootstrap_rel_change
+from rnnt_kd.significance import (
+    compare_recogs,
+    compare_recogs_over_seeds,
+    paired_bootstrap_rel_change,
+    seed_utterance_bootstrap_rel_change,
+)
 from rnnt_kd.wer import store_transcripts
 
 
@@ -58,3 +64,110 @@ def test_compare_recogs_reads_icefall_files(tmp_path):
     store_transcripts(tmp_path / "other.txt", kd[:2])
     with pytest.raises(ValueError, match="different utterances"):
         compare_recogs(tmp_path / "base.txt", tmp_path / "other.txt")
+
+
+# ----------------------------------------------------------------------------------------------
+# several training seeds
+
+
+def test_one_seed_is_the_paired_bootstrap():
+    """S = 1: the same draws and numbers as the one-run paired bootstrap."""
+    a, b, refs = [4, 0, 3, 5, 2, 7], [3, 1, 3, 2, 2, 6], [9, 4, 8, 11, 5, 12]
+    one = paired_bootstrap_rel_change(a, b, refs, num_samples=3000, seed=5)
+    two = seed_utterance_bootstrap_rel_change([a], [b], refs, num_samples=3000, seed=5)
+    for field in ("rel_change", "low", "high", "p_better", "num_utts", "num_samples"):
+        assert getattr(two, field) == getattr(one, field), field
+    assert two.num_seeds == 1 and two.per_seed == pytest.approx((one.rel_change,))
+    # seeds that agree exactly add no variation: the same interval again
+    same = seed_utterance_bootstrap_rel_change([a] * 3, [b] * 3, refs, num_samples=3000, seed=5)
+    assert (same.rel_change, same.low, same.high) == pytest.approx(
+        (one.rel_change, one.low, one.high)
+    )
+
+
+def _exact_law(a, b, pair_seeds):
+    """All equally likely (seed draws, utterance draw) outcomes of the two-level resampling."""
+    a, b = np.asarray(a), np.asarray(b)
+    s, n = a.shape
+    rels, better = [], []
+    seed_draws = list(itertools.product(range(s), repeat=s))
+    pairs = (
+        [(d, d) for d in seed_draws]
+        if pair_seeds
+        else list(itertools.product(seed_draws, repeat=2))
+    )
+    for utts in itertools.product(range(n), repeat=n):
+        for da, db in pairs:
+            ea = a[list(da)][:, list(utts)].sum() / s
+            eb = b[list(db)][:, list(utts)].sum() / s
+            if ea > 0:
+                rels.append(100 * (eb - ea) / ea)
+            better.append(eb < ea)
+    return np.array(rels), float(np.mean(better))
+
+
+@pytest.mark.parametrize("pair_seeds", [True, False])
+def test_seed_utterance_bootstrap_matches_exact_enumeration(pair_seeds):
+    """2 seeds x 3 utterances: p_better and the interval ends against all S^S (x S^S) x N^N
+    equally likely resamplings."""
+    a = [[2, 0, 3], [4, 1, 2]]
+    b = [[1, 2, 2], [2, 1, 1]]
+    ci = seed_utterance_bootstrap_rel_change(
+        a, b, [5, 5, 5], num_samples=40000, seed=1, pair_seeds=pair_seeds
+    )
+    assert ci.rel_change == pytest.approx(100 * (9 - 12) / 12)
+    want = (0.0, 100 * (4 - 7) / 7) if pair_seeds else ()
+    assert ci.per_seed == pytest.approx(want)
+    rels, p_better = _exact_law(a, b, pair_seeds)
+    assert ci.p_better == pytest.approx(p_better, abs=0.01)
+    assert np.mean(rels <= ci.low) >= 0.02 and np.mean(rels < ci.low) <= 0.03
+    assert np.mean(rels >= ci.high) >= 0.02 and np.mean(rels > ci.high) <= 0.03
+
+
+def test_seed_variation_widens_the_interval():
+    """Two seeds whose KD changes disagree (-40 % and +20 %): wider than either seed's
+    utterance-only interval, and around their pooled change."""
+    g = np.random.default_rng(0)
+    refs = g.integers(5, 15, size=200)
+    base = [g.binomial(refs, 0.3), g.binomial(refs, 0.3)]
+    kd = [g.binomial(refs, 0.18), g.binomial(refs, 0.36)]
+    ci = seed_utterance_bootstrap_rel_change(base, kd, refs, num_samples=4000)
+    singles = [paired_bootstrap_rel_change(x, y, refs, num_samples=4000) for x, y in zip(base, kd)]
+    assert all(ci.high - ci.low > s.high - s.low for s in singles)
+    assert ci.low < ci.rel_change < ci.high
+    assert min(ci.per_seed) < -25 and max(ci.per_seed) > 5
+
+
+def test_seed_bootstrap_refuses_bad_input():
+    with pytest.raises(ValueError, match="seeds, utterances"):
+        seed_utterance_bootstrap_rel_change([1, 2], [[1, 2]], [3, 3])
+    with pytest.raises(ValueError, match="same number of utterances"):
+        seed_utterance_bootstrap_rel_change([[1, 2]], [[1, 2, 3]], [3, 3])
+    with pytest.raises(ValueError, match="pair_seeds"):
+        seed_utterance_bootstrap_rel_change([[1, 2]], [[1, 2], [2, 2]], [3, 3])
+    with pytest.raises(ValueError, match="differ between seeds"):
+        seed_utterance_bootstrap_rel_change([[1, 2]] * 2, [[1, 2]] * 2, [[3, 3], [3, 4]])
+    with pytest.raises(ValueError, match="no errors"):
+        seed_utterance_bootstrap_rel_change([[0, 0]], [[1, 0]], [3, 3])
+    # unpaired seeds may differ in number
+    ci = seed_utterance_bootstrap_rel_change([[1, 2]], [[1, 2], [2, 2]], [3, 3], pair_seeds=False)
+    assert ci.rel_change == pytest.approx(100 * (3.5 - 3) / 3) and ci.per_seed == ()
+
+
+def test_compare_recogs_over_seeds(tmp_path):
+    refs = {"u1": "A B C", "u2": "D E", "u3": "F G H I"}
+    hyps = {
+        "base1": ["A X C", "D", "F G H I"],
+        "base2": ["A X Y", "D E", "F G H I"],
+        "kd1": ["A B C", "D", "F G H I"],
+        "kd2": ["A X C", "D E", "F G H I"],
+    }
+    for name, hs in hyps.items():
+        store_transcripts(tmp_path / f"{name}.txt", [(u, refs[u], h) for u, h in zip(refs, hs)])
+    files = {k: tmp_path / f"{k}.txt" for k in hyps}
+    ci = compare_recogs_over_seeds([files["base1"], files["base2"]], [files["kd1"], files["kd2"]])
+    assert ci.rel_change == pytest.approx(100 * (2 - 4) / 4) and ci.num_seeds == 2
+    assert ci.per_seed == (pytest.approx(-50.0), pytest.approx(-50.0))
+    store_transcripts(tmp_path / "other.txt", [("u1", refs["u1"], "A B C")])
+    with pytest.raises(ValueError, match="different utterances"):
+        compare_recogs_over_seeds([files["base1"]], [tmp_path / "other.txt"])

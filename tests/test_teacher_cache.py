@@ -130,6 +130,35 @@ def test_cache_refuses_other_settings_and_unknown_cuts(tiny_data, tiny_teacher, 
         TeacherCache(not_a_cache)
 
 
+def test_duplicate_cut_ids_are_refused(tiny_data, tiny_teacher, tmp_path, capsys):
+    """One band per cut id: a repeated id (in one batch, across batches, or a manifest given
+    twice to the CLI) is one clear error naming it, not a band silently overwritten."""
+    teacher, _ = _models(tiny_teacher)
+    meta = _meta(tiny_teacher, DistillSettings(distill_scale=1.0))
+    first, second = _batches(tiny_data, max_duration=1.0)[:2]  # one cut each
+    dup = first[4][0]
+    across = (*second[:4], [dup])
+    with pytest.raises(
+        ValueError, match=rf"1 duplicate cut id\(s\) in the batches: {re.escape(repr(dup))};"
+    ):
+        build_teacher_cache(teacher, [first, across], meta)
+    whole = _batches(tiny_data, max_duration=100)[0]
+    within = (*whole[:4], [whole[4][1], *whole[4][1:]])
+    with pytest.raises(ValueError, match=re.escape(repr(whole[4][1]))):
+        build_teacher_cache(teacher, [within], meta)
+
+    train = str(tiny_data["train_cuts"])
+    rc = cache_teacher.main(
+        ["--teacher-checkpoint", str(tiny_teacher), "--train-cuts", train, train,
+         "--bpe-model", str(tiny_data["bpe_model"]), "--out", str(tmp_path / "band.pt")]
+    )  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and not (tmp_path / "band.pt").exists()
+    assert len(err) == 1 and re.match(
+        r"cache_teacher: error: \d+ duplicate cut id\(s\) in --train-cuts", err[0]
+    )
+
+
 def _kd_log(exp_dir):
     text = "\n".join(p.read_text() for p in (exp_dir / "log").glob("log-train-*"))
     losses = [float(x) for x in re.findall(r"batch: [^|]*distill_loss=([0-9.e+-]+)", text)]
@@ -150,7 +179,8 @@ def test_train_with_teacher_cache_matches_online_kd(tiny_data, tiny_teacher, tmp
 
     kd = ["--teacher-checkpoint", str(tiny_teacher), "--distill-scale", "0.5",
           "--distill-temperature", "2.0"]  # fmt: skip
-    common = ("--num-epochs", "1", "--tensorboard", "false", "--log-interval", "1")
+    common = ("--num-epochs", "1", "--tensorboard", "false", "--log-interval", "1",
+              "--spec-augment", "false")  # fmt: skip
     train_cli.main(train_argv(tiny_data, tmp_path / "online", *common, *kd))
     train_cli.main(
         train_argv(tiny_data, tmp_path / "cached", *common, *kd, "--teacher-cache", str(cache))

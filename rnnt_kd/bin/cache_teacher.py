@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     from rnnt_kd.data import AsrDataModule, Tokenizer, batch_is_empty, batch_to_tensors
     from rnnt_kd.data.datamodule import filter_cuts, load_cuts
     from rnnt_kd.errors import UserError
-    from rnnt_kd.kd.cache import build_teacher_cache, file_sha256
+    from rnnt_kd.kd.cache import build_teacher_cache, check_unique_cut_ids, file_sha256
     from rnnt_kd.kd.inputs import TeacherInputs
     from rnnt_kd.model import Transducer
 
@@ -88,7 +88,13 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--distill-temperature must be > 0")
         check_writable(out)  # before the teacher runs over the whole training set
         tokenizer = Tokenizer(args.bpe_model)
-        teacher, _ = load_model(args.teacher_checkpoint)
+        teacher, ckpt = load_model(args.teacher_checkpoint)
+        sha = ckpt.get("tokenizer_sha256")
+        if sha is not None and sha != tokenizer.sha256:
+            raise ValueError(
+                f"--teacher-checkpoint {args.teacher_checkpoint} was trained with another BPE "
+                f"model than --bpe-model {args.bpe_model}"
+            )
         if teacher.config.vocab_size != tokenizer.vocab_size:
             raise ValueError(
                 f"teacher vocab_size {teacher.config.vocab_size} != BPE model's "
@@ -101,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             max_duration=args.max_utt_duration,
             subsampled_length_fn=Transducer.output_lengths,
         )
+        check_unique_cut_ids((c.id for c in cuts), f"--train-cuts {' '.join(args.train_cuts)}")
         inputs = TeacherInputs(args.teacher_input_cuts) if args.teacher_input_cuts else None
     except (CheckpointError, UserError, OSError, ValueError) as e:
         print(f"cache_teacher: error: {one_line(e)}", file=sys.stderr)
@@ -128,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             file_sha256(args.teacher_input_cuts) if args.teacher_input_cuts else None
         ),
         "train_cuts": [str(c) for c in args.train_cuts],
+        "tokenizer_sha256": tokenizer.sha256,
     }
     with tqdm(total=len(cuts), desc="teacher band", unit="utt") as bar:
         cache = build_teacher_cache(teacher, batches(), meta, progress=bar)

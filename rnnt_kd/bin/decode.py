@@ -268,6 +268,7 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
         "suffix": suffix,
         "method": args.method,
         "lexicon": args.lexicon,
+        "num_threads": args.num_threads,
         "wer": wers,
         "rtf": timing,
         "num_cuts": num_cuts,

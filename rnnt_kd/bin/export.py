@@ -8,7 +8,8 @@ Writes ``--out`` (default ``<exp-dir>/pretrained-epoch-E-avg-A.pt``), readable b
 ``decode --checkpoint`` and ``transcribe --checkpoint``. Weights that are at least
 ``--min-sparsity`` zeros (a pruned student's) are stored as a bitmask plus their non-zero values,
 so the file shrinks with the sparsity (``rnnt_kd.checkpoint.export``). Prints a size summary
-and, with ``--json``, writes it as JSON.
+and, with ``--json``, writes it as JSON (with ``layer_sparsity``: each prunable tensor's share
+of zeros).
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def main(argv: List[str] | None = None) -> Dict[str, Any]:
         path = export_model(state, ckpt, out, args.min_sparsity, DTYPES[args.dtype], source)
     except (CheckpointError, OSError) as e:
         sys.exit(f"export: error: {one_line(e)}")
-    report = pruning.sparsity_report(model_from_state(state, ckpt["model_config"]))
+    model = model_from_state(state, ckpt["model_config"])
+    report = pruning.sparsity_report(model)
     total, nonzero = report.total_params, report.nonzero_params
     dense_bytes = sum(t.numel() * t.element_size() for t in state.values())
     summary = {
@@ -94,6 +96,7 @@ def main(argv: List[str] | None = None) -> Dict[str, Any]:
         "dense_float32_mb": dense_bytes / 1e6,
         "file_mb": path.stat().st_size / 1e6,
         "dtype": args.dtype,
+        "layer_sparsity": pruning.layer_sparsity(model),
     }
     summary["file_vs_dense"] = summary["file_mb"] / summary["dense_float32_mb"]
     print(

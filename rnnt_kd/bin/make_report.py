@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """Collect a recipe's experiments into RESULTS.md, results.json and a WER-vs-sparsity plot.
 
-  python -m rnnt_kd.bin.make_report --exp-root exp --out-dir . --stage-times exp/stage_times.tsv
+  python -m rnnt_kd.bin.make_report --experiments conf/experiments.txt --exp-root exp \\
+      --out-dir . --stage-times exp/stage_times.tsv
 
-Each experiment directory ``<exp-root>/<name>`` holds ``command.txt`` (the exact training
-command, written by the recipe) and decoding results ``<method>/wers-<suffix>.json`` (written by
-``rnnt_kd.bin.decode``). Parameter counts and sparsity are measured on the decoded model
-(checkpoints averaged, pruning masks re-applied).
+The experiments, their groups and KD baselines come from the recipe's experiment matrix
+(``rnnt_kd.experiments``). Each run directory ``<exp-root>/<name>[_seed<S>]`` holds
+``command.txt`` (the exact training command, written by the recipe), ``train_config.json`` (the
+run's resolved settings, written by ``rnnt_kd.bin.train``), decoding results
+``<method>/wers-<suffix>.json`` with ``<method>/command.txt`` (``rnnt_kd.bin.decode``) and the
+export summary ``pretrained-<suffix>.json`` (``rnnt_kd.bin.export --json``). Parameter counts
+and sparsity are measured on the decoded model (checkpoints averaged, pruning masks
+re-applied). The first seed's run fills the tables; every seed's WERs go to ``wer_by_seed`` in
+results.json, and a KD row with several seeds gets the mean relative change over seeds.
 """
 
 from __future__ import annotations
@@ -14,20 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
+import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
+from rnnt_kd.experiments import Experiment, read_experiments, seed_runs, train_config
 from rnnt_kd.utils import str2bool
 
-EXPERIMENTS = [  # name, group, kd, baseline (the same model without KD)
-    ("teacher", "dense", False, None),
-    ("sparse60", "sparse 60%", False, None),
-    ("sparse60_kd", "sparse 60%", True, "sparse60"),
-    ("sparse90", "sparse 90%", False, None),
-    ("sparse90_kd", "sparse 90%", True, "sparse90"),
-    ("small", "small Conformer", False, None),
-    ("small_kd", "small Conformer", True, "small"),
-]
 # result directories, in table order; "_lexicon": modified beam search with decode --lexicon
 METHODS = ("modified_beam_search_lexicon", "modified_beam_search", "greedy_search")
 
@@ -38,9 +38,15 @@ def get_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--experiments", required=True, help="the recipe's experiment matrix")
     p.add_argument("--exp-root", required=True)
     p.add_argument("--out-dir", required=True, help="RESULTS.md, results.json, wer_vs_sparsity.png")
-    p.add_argument("--stage-times", default=None, help="TSV: stage, name, seconds")
+    p.add_argument(
+        "--stage-times",
+        default=None,
+        help="TSV: stage, name, seconds[, the run.sh command that ran it]; a stage listed twice "
+        "counts once, with its last time",
+    )
     p.add_argument("--preset", default="")
     p.add_argument("--recipe", default="run.sh", help="recipe path shown in the commands")
     p.add_argument("--corpus-info", default=None, help="corpus_info.json of the generated corpus")
@@ -53,7 +59,7 @@ def get_parser() -> argparse.ArgumentParser:
         "--plot",
         type=str2bool,
         default=True,
-        help="write wer_vs_sparsity.png and link it (false: no sparse models)",
+        help="write wer_vs_sparsity.png and link it when there are pruned models",
     )
     return p
 
@@ -80,51 +86,130 @@ def model_stats(exp_dir: Path, suffix: str) -> Dict[str, Any]:
     }
 
 
-def collect(exp_root: Path) -> List[Dict[str, Any]]:
+def run_results(d: Path) -> Dict[str, Any]:
+    """WERs (``{method: {set: WER}}``), decode suffixes and commands of one run directory."""
+    out: Dict[str, Any] = {"wer": {}}
+    for method in METHODS:
+        if (d / method / "command.txt").is_file():  # the template records decode commands
+            out.setdefault("decode_commands", {})[method] = (
+                (d / method / "command.txt").read_text().strip()
+            )
+        w = latest_wers(d, method)
+        if w:
+            out["wer"][method] = w["wer"]
+            out.setdefault("decode_suffix", {})[method] = w["suffix"]  # recogs-<set>-<it>
+            out.setdefault("suffix", w["suffix"].split("-beam")[0])
+    return out
+
+
+def collect(exp_root: Path, experiments: Sequence[Experiment]) -> List[Dict[str, Any]]:
+    """One row per experiment of the matrix that has a run: the first seed's results, plus
+    ``wer_by_seed`` and ``run_dirs`` for every seed."""
     rows = []
-    for name, group, kd, base in EXPERIMENTS:
-        d = exp_root / name
-        if not d.is_dir():
+    for e in experiments:
+        runs = seed_runs(exp_root, e.name)
+        if not runs:
             continue
+        d = next(iter(runs.values()))
         row: Dict[str, Any] = {
-            "name": name,
-            "group": group,
-            "kd": kd,
-            "baseline": base,
+            "name": e.name,
+            "group": e.group,
+            "kd": e.kd,
+            "baseline": e.baseline,
+            "run_dirs": {str(seed): p.name for seed, p in runs.items()},
             "command": (d / "command.txt").read_text().strip()
             if (d / "command.txt").is_file()
             else None,
-            "wer": {},
         }
-        for method in METHODS:
-            if (d / method / "command.txt").is_file():  # recipes that record decode commands
-                row.setdefault("decode_commands", {})[method] = (
-                    (d / method / "command.txt").read_text().strip()
-                )
-            w = latest_wers(d, method)
-            if w:
-                row["wer"][method] = w["wer"]
-                row.setdefault("decode_suffix", {})[method] = w["suffix"]  # recogs-<set>-<it>
-                row.setdefault("suffix", w["suffix"].split("-beam")[0])
+        row.update(run_results(d))
+        row["wer_by_seed"] = {str(seed): run_results(p)["wer"] for seed, p in runs.items()}
+        cfg = train_config(d)
+        if cfg is not None:
+            row["train_config"] = cfg
         if "suffix" in row:
             row.update(model_stats(d, row["suffix"]))
             exported = d / f"pretrained-{row['suffix']}.json"  # written by rnnt_kd.bin.export
             if exported.is_file():
                 row["export"] = json.loads(exported.read_text())
+                if "layer_sparsity" in row["export"]:  # {tensor name: fraction of zeros}
+                    row["layer_sparsity"] = row["export"]["layer_sparsity"]
         rows.append(row)
     by_name = {r["name"]: r for r in rows}
     for r in rows:
         b = by_name.get(r["baseline"] or "")
         if not b:
             continue
-        r["rel_change"] = {}
         r["rel_change_ci"] = kd_intervals(exp_root, r, b)
-        for method, wers in r["wer"].items():
-            bw = b["wer"].get(method, {})
-            r["rel_change"][method] = {
-                s: 100.0 * (w - bw[s]) / bw[s] for s, w in wers.items() if bw.get(s)
-            }
+        r["rel_change"] = {m: rel_changes(b["wer"].get(m, {}), w) for m, w in r["wer"].items()}
+        seeds = [s for s in r["wer_by_seed"] if s in b["wer_by_seed"]]
+        if len(seeds) > 1:
+            r["rel_change_seeds"] = seed_rel_change(exp_root, r, b, seeds)
     return rows
+
+
+def rel_changes(base: Dict[str, float], kd: Dict[str, float]) -> Dict[str, float]:
+    """``{set: 100 (kd - base) / base}`` over the sets both have (and base > 0)."""
+    return {s: 100.0 * (w - base[s]) / base[s] for s, w in kd.items() if base.get(s)}
+
+
+def seed_rel_change(
+    exp_root: Path, row: Dict[str, Any], base: Dict[str, Any], seeds: Sequence[str]
+) -> Dict[str, Any]:
+    """``{method: {set: {"mean", "per_seed", ["interval"]}}}``: the KD relative change of each
+    seed (KD run against the baseline run of the same seed), their mean, and where
+    ``rnnt_kd.significance`` has it, the change of the seed-averaged WER with an interval over
+    seeds and test utterances (``interval``: rel_change, low, high, p_better, ...)."""
+    out: Dict[str, Any] = {}
+    for method in row["wer"]:
+        per_seed = [
+            rel_changes(
+                base["wer_by_seed"][s].get(method, {}), row["wer_by_seed"][s].get(method, {})
+            )
+            for s in seeds
+        ]
+        for test_set in per_seed[0]:
+            values = [p[test_set] for p in per_seed if test_set in p]
+            if len(values) < len(seeds):
+                continue
+            cell: Dict[str, Any] = {
+                "mean": statistics.fmean(values),
+                "per_seed": dict(zip(seeds, values)),
+            }
+            interval = seed_interval(exp_root, row, base, seeds, method, test_set)
+            if interval:
+                cell["interval"] = interval
+            out.setdefault(method, {})[test_set] = cell
+    return out
+
+
+def seed_interval(exp_root, row, base, seeds, method, test_set) -> Dict[str, Any]:
+    """The bootstrap interval over seeds and utterances of the KD relative change of the
+    seed-averaged WER (``rnnt_kd.significance.compare_recogs_over_seeds``), from each seed's
+    pair of ``recogs`` files; empty when that function or a file is missing."""
+    try:
+        from rnnt_kd.significance import compare_recogs_over_seeds
+    except ImportError:
+        return {}
+    from dataclasses import asdict
+
+    files: Dict[str, List[Path]] = {"base": [], "kd": []}
+    for s in seeds:
+        for key, r in (("base", base), ("kd", row)):
+            d = exp_root / r["run_dirs"][s] / method
+            found = sorted(d.glob(f"recogs-{test_set}-*.txt"), key=lambda p: p.stat().st_mtime)
+            if not found:
+                return {}
+            files[key].append(found[-1])
+    if not any(per_utterance_total(f) for f in files["base"]):
+        return {}  # no baseline errors: a relative change is undefined
+    return asdict(compare_recogs_over_seeds(files["base"], files["kd"]))
+
+
+def per_utterance_total(recogs: Path) -> int:
+    """Word errors of a ``recogs`` file."""
+    from rnnt_kd.significance import per_utterance_errors
+
+    return sum(e for e, _ in per_utterance_errors(recogs).values())
 
 
 def kd_intervals(exp_root: Path, row: Dict[str, Any], base: Dict[str, Any]) -> Dict[str, Any]:
@@ -147,8 +232,9 @@ def kd_intervals(exp_root: Path, row: Dict[str, Any], base: Dict[str, Any]) -> D
     return out
 
 
-def interval_table(rows: List[Dict[str, Any]]) -> List[str]:
-    """Markdown lines: KD relative change with its bootstrap interval, first method decoded."""
+def interval_table(rows: List[Dict[str, Any]], notes: bool = False) -> List[str]:
+    """Markdown lines: KD relative change with its bootstrap interval, first method decoded.
+    ``notes``: the recipe has a NOTES.md beside RESULTS.md (it compares repeated runs)."""
     rows = [r for r in rows if r.get("rel_change_ci")]
     if not rows:
         return []
@@ -166,7 +252,8 @@ def interval_table(rows: List[Dict[str, Any]]) -> List[str]:
         f"KD relative WER change with its 95 % interval and the share of resamplings in which "
         f"KD has fewer errors (paired bootstrap over the test utterances, "
         f"{num_samples} resamplings, `rnnt_kd.significance`). This is the test sets' "
-        "sampling noise only; a second training run adds its own (NOTES.md).",
+        "sampling noise only; a second training run adds its own"
+        + (" (NOTES.md)." if notes else " (train several seeds: conf/experiments.txt)."),
         "",
         "| model | " + " | ".join(sets) + " |",
         "|---|" + "---|" * len(sets),
@@ -185,31 +272,39 @@ def interval_table(rows: List[Dict[str, Any]]) -> List[str]:
     return lines + [""]
 
 
+def is_pruned(row: Dict[str, Any]) -> bool:
+    """A row of a pruned model (its run's ``target_sparsity`` > 0, or measured sparsity)."""
+    cfg = row.get("train_config") or {}
+    return float(cfg.get("target_sparsity") or 0) > 0 or row.get("sparsity", 0) > 0.01
+
+
 def plot(rows: List[Dict[str, Any]], path: Path, method: Optional[str] = None) -> bool:
-    """WER against sparsity, with and without KD, one panel per test set. ``method``: default
-    the first of METHODS the teacher was decoded with."""
+    """WER against sparsity, with and without KD, one panel per test set: the pruned models
+    beside the ``teacher`` (sparsity 0). ``method``: default the first of METHODS the teacher
+    was decoded with. Returns False (no file) without a teacher or pruned models."""
+    teacher = next((r for r in rows if r["name"] == "teacher"), None)
+    pruned = [r for r in rows if is_pruned(r)]
+    if teacher is None or not pruned:
+        return False
+    if method is None:
+        method = next((m for m in METHODS if m in teacher["wer"]), None)
+    if method is None:
+        return False
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    teacher = next((r for r in rows if r["name"] == "teacher"), None)
-    if method is None and teacher is not None:
-        method = next((m for m in METHODS if m in teacher["wer"]), None)
-    by = {r["name"]: r for r in rows if method in r["wer"]}
-    if "teacher" not in by:
-        return False
-    sets = list(by["teacher"]["wer"][method].keys())
+    sets = list(teacher["wer"][method].keys())
     fig, axes = plt.subplots(1, len(sets), figsize=(3.2 * len(sets), 3.2), squeeze=False)
     for ax, s in zip(axes[0], sets):
         for kd, style, label in ((False, "o--", "no KD"), (True, "s-", "y/blank KD")):
-            xs, ys = [0.0], [by["teacher"]["wer"][method][s]]
-            for sp in ("60", "90"):
-                r = by.get(f"sparse{sp}{'_kd' if kd else ''}")
-                if r and s in r["wer"][method]:
-                    xs.append(r.get("sparsity", int(sp) / 100))
-                    ys.append(r["wer"][method][s])
-            ax.plot([100 * x for x in xs], ys, style, label=label)
+            points = [(0.0, teacher["wer"][method][s])] + sorted(
+                (r.get("sparsity", 0.0), r["wer"][method][s])
+                for r in pruned
+                if r["kd"] == kd and s in r["wer"].get(method, {})
+            )
+            ax.plot([100 * x for x, _ in points], [y for _, y in points], style, label=label)
         ax.set_title(s)
         ax.set_xlabel("sparsity (%)")
         ax.grid(alpha=0.3)
@@ -219,6 +314,39 @@ def plot(rows: List[Dict[str, Any]], path: Path, method: Optional[str] = None) -
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def deploy_section(exp_root: Path, rows: List[Dict[str, Any]]) -> List[str]:
+    """Markdown lines: sherpa-onnx against rnnt-kd for the models stage 7 exported
+    (``<run>/onnx/``: ``export_onnx.json``, ``<method>/wers-sherpa-onnx-{fp32,int8}*.json``;
+    ``rnnt_kd.deploy.table``); nothing when there are none."""
+    try:
+        from rnnt_kd.deploy.table import deploy_rows, deploy_table
+    except ImportError:
+        return []
+
+    def newest(d: Path, pattern: str) -> Optional[Path]:
+        found = sorted(d.glob(pattern), key=lambda p: p.stat().st_mtime)
+        return found[-1] if found else None
+
+    out = []
+    for r in rows:
+        d = exp_root / next(iter(r["run_dirs"].values()))
+        export_json = d / "onnx" / "export_onnx.json"
+        for method in METHODS:
+            fp32 = newest(d / "onnx" / method, "wers-sherpa-onnx-fp32*.json")
+            if fp32 is None:
+                continue
+            out += deploy_rows(
+                f"{r['name']} ({method})",
+                export_json if export_json.is_file() else None,
+                fp32,
+                newest(d / "onnx" / method, "wers-sherpa-onnx-int8*.json"),
+                newest(d / method, "wers-*.json"),
+            )
+    if not out:
+        return []
+    return ["## Deployment: sherpa-onnx (stage 7, docs/DEPLOY.md)", "", deploy_table(out), ""]
 
 
 def fmt_pct(x: Optional[float], signed: bool = False) -> str:
@@ -249,6 +377,46 @@ def export_table(rows: List[Dict[str, Any]]) -> List[str]:
     return lines + [""]
 
 
+def seeds_table(rows: List[Dict[str, Any]]) -> List[str]:
+    """Markdown lines: the KD relative change over seeds (rows trained with several seeds)."""
+    rows = [r for r in rows if r.get("rel_change_seeds")]
+    if not rows:
+        return []
+    method = next(m for m in METHODS if any(m in r["rel_change_seeds"] for r in rows))
+    lines = [
+        f"## KD relative change over training seeds ({method})",
+        "",
+        "Each seed's KD run against the baseline run of the same seed, the mean of those "
+        "changes, and the change of the seed-averaged WER with its 95 % interval over seeds "
+        "and test utterances and the share of resamplings in which KD has fewer errors "
+        "(`rnnt_kd.significance.compare_recogs_over_seeds`).",
+        "",
+        "| model | set | per seed | mean | seed-averaged WER change [95 %], P |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        for test_set, c in r["rel_change_seeds"].get(method, {}).items():
+            per_seed = ", ".join(f"{k}: {v:+.1f}%" for k, v in c["per_seed"].items())
+            ci = c.get("interval")
+            cell = (
+                f"{ci['rel_change']:+.1f}% [{ci['low']:+.1f}, {ci['high']:+.1f}], "
+                f"P={ci['p_better']:.2f}"
+                if ci
+                else ""
+            )
+            lines.append(f"| {r['name']} | {test_set} | {per_seed} | {c['mean']:+.1f}% | {cell} |")
+    return lines + [""]
+
+
+def last_stage_times(stage_times: List[List[str]]) -> List[List[str]]:
+    """Each stage once, with its last time (a stage rerun replaces the earlier one), in stage
+    order; rows are ``[stage, name, seconds, command]`` (command "" when not recorded)."""
+    last: Dict[str, List[str]] = {}
+    for t in stage_times:
+        last[t[0]] = (list(t) + [""])[:4]
+    return [last[k] for k in sorted(last, key=int)]
+
+
 def write_markdown(
     rows,
     out: Path,
@@ -258,16 +426,25 @@ def write_markdown(
     corpus_info,
     preamble: str = "",
     with_plot: bool = True,
+    exp_root: Optional[Path] = None,
 ) -> None:
+    """RESULTS.md; ``exp_root``: where to find stage 7's sherpa-onnx results, if any."""
     lines = [f"# Results: {recipe} (preset `{preset}`)", ""]
     if preamble:
         lines += [preamble.rstrip("\n"), ""]
+    times = last_stage_times(stage_times)
+    commands = list(dict.fromkeys(t[3] for t in times if t[3]))
+    produced = [
+        f"`{c}` (stage{'s' if len(ns) > 1 else ''} {', '.join(ns)})"
+        for c in commands
+        for ns in [[t[0] for t in times if t[3] == c]]
+    ]
     lines += [
-        "Produced by `./run.sh --stage 0 --stop-stage 6"
-        + (f" --preset {preset}" if preset and preset != "default" else "")
-        + "` (this file, `results.json`"
+        "Produced by "
+        + ("; ".join(produced) if produced else f"`{recipe}`")
+        + f", in `{recipe.rsplit('/', 1)[0]}`. Stage 6 writes this file, `results.json`"
         + (" and the plot" if with_plot else "")
-        + " are written by stage 6).",
+        + ".",
         "",
     ]
     if corpus_info:
@@ -324,10 +501,12 @@ def write_markdown(
         "masks re-applied) over the prunable weights; non-zero counts the whole model.",
         "",
     ]
-    lines += interval_table(rows)
+    lines += interval_table(rows, notes=(out.parent / "NOTES.md").is_file())
+    lines += seeds_table(rows)
     if with_plot:
         lines += ["![WER vs sparsity](wer_vs_sparsity.png)", ""]
     lines += export_table(rows)
+    lines += deploy_section(exp_root, rows) if exp_root is not None else []
     lines += ["## Commands", ""]
     for r in rows:
         if r.get("command"):
@@ -335,44 +514,51 @@ def write_markdown(
         for method, cmd in r.get("decode_commands", {}).items():
             lines += [f"- **{r['name']}** (decode, {method}): `{cmd}`"]
     lines += [""]
-    if not any(r.get("decode_commands") for r in rows):
+    if any(len(r.get("run_dirs", {})) > 1 for r in rows):
         lines += [
-            "Decoding (every model, every method): `python -m rnnt_kd.bin.decode --exp-dir "
-            "exp/<name> --epoch E --avg A --method {greedy_search,modified_beam_search} "
-            "--beam-size 4 --bpe-model ... --test-cuts ...`; the closed-vocabulary table adds "
-            "`--lexicon <word list>` to modified_beam_search (see stage 6 of run.sh).",
+            "Other seeds train with the same command plus `--seed S` into `<name>_seed<S>` "
+            "(their WERs: `wer_by_seed` in results.json).",
             "",
         ]
-    if stage_times:
+    if times:
         lines += ["## Wall time per stage (this run)", "", "| stage | seconds |", "|---|---|"]
-        main_stages = [t for t in stage_times if int(t[0]) <= 6]
-        lines += [f"| {n} {name} | {sec} |" for n, name, sec in main_stages]
-        total = sum(int(sec) for _, _, sec in main_stages)
-        lines += [f"| total, stages 0-{main_stages[-1][0]} | {total} ({total / 60:.1f} min) |"]
+        main_stages = [t for t in times if int(t[0]) <= 6]
+        lines += [f"| {n} {name} | {sec} |" for n, name, sec, _ in main_stages]
+        if main_stages:
+            total = sum(int(t[2]) for t in main_stages)
+            lines += [
+                f"| total, stages {main_stages[0][0]}-{main_stages[-1][0]} | {total} "
+                f"({total / 60:.1f} min) |"
+            ]
         lines += [
             f"| {n} {name} (optional, not in the total) | {sec} |"
-            for n, name, sec in stage_times
+            for n, name, sec, _ in times
             if int(n) > 6
         ]
         lines += [""]
     out.write_text("\n".join(lines) + "\n")
 
 
-def main(argv: List[str] | None = None) -> None:
+def main(argv: List[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
+    try:
+        experiments = read_experiments(args.experiments)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"make_report: error: {e}", file=sys.stderr)
+        return 2
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = collect(Path(args.exp_root))
+    rows = collect(Path(args.exp_root), experiments)
     stage_times = []
     if args.stage_times and Path(args.stage_times).is_file():
         stage_times = [
             ln.split("\t") for ln in Path(args.stage_times).read_text().splitlines() if ln.strip()
         ]
+    stage_times = last_stage_times(stage_times)
     corpus_info = None
     if args.corpus_info and Path(args.corpus_info).is_file():
         corpus_info = json.loads(Path(args.corpus_info).read_text())
-    if args.plot:
-        plot(rows, out / "wer_vs_sparsity.png")
+    with_plot = args.plot and plot(rows, out / "wer_vs_sparsity.png")
     preamble = Path(args.preamble).read_text() if args.preamble else ""
     write_markdown(
         rows,
@@ -382,7 +568,8 @@ def main(argv: List[str] | None = None) -> None:
         args.recipe,
         corpus_info,
         preamble,
-        with_plot=args.plot,
+        with_plot=with_plot,
+        exp_root=Path(args.exp_root),
     )
     (out / "results.json").write_text(
         json.dumps(
@@ -399,7 +586,8 @@ def main(argv: List[str] | None = None) -> None:
         + "\n"
     )
     print(f"wrote {out / 'RESULTS.md'}, {out / 'results.json'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,29 +1,26 @@
 #!/usr/bin/env python3
 """Tabulate a distillation sweep: dev WER per (distill scale, temperature) beside the no-KD run.
 
-  python -m rnnt_kd.bin.sweep_table --exp-dirs exp/sweep/* --baseline exp/sparse90 \\
-      --method greedy_search --test-set dev-clean --out sweep_kd.md
+  python -m rnnt_kd.bin.sweep_table --exp-dirs exp/sweep/* --baseline exp/student \\
+      --method greedy_search --test-set dev --out sweep_kd.md
 
-Each directory holds ``command.txt`` (the training command) and ``<method>/wers-*.json``.
+Each directory holds ``train_config.json`` (the run's settings, written by ``rnnt_kd.bin.train``:
+whether it distils, its scale and temperature), ``command.txt`` (the training command, shown)
+and ``<results-subdir>/wers-*.json`` (``rnnt_kd.bin.decode``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 from rnnt_kd.bin.cli_errors import run_cli
 from rnnt_kd.bin.make_report import latest_wers
 from rnnt_kd.errors import UserError
-
-
-def _flag(command: str, flag: str) -> Optional[str]:
-    m = re.search(rf"{re.escape(flag)}\s+(\S+)", command)
-    return m.group(1) if m else None
+from rnnt_kd.experiments import train_config
 
 
 def main(argv: List[str] | None = None) -> None:
@@ -35,6 +32,11 @@ def main(argv: List[str] | None = None) -> None:
     p.add_argument("--exp-dirs", nargs="+", required=True)
     p.add_argument("--baseline", default=None, help="the same student trained without KD")
     p.add_argument("--method", default="greedy_search")
+    p.add_argument(
+        "--results-subdir",
+        default=None,
+        help="where the runs' dev results are (default: the method's name)",
+    )
     p.add_argument("--test-set", default="dev-clean")
     p.add_argument("--out", required=True, help="markdown file")
     p.add_argument("--title", default="Distillation sweep")
@@ -42,17 +44,18 @@ def main(argv: List[str] | None = None) -> None:
 
     rows = []
     for d in [Path(x) for x in ([args.baseline] if args.baseline else []) + args.exp_dirs]:
-        w = latest_wers(d, args.method)
+        w = latest_wers(d, args.results_subdir or args.method)
         cmd = (d / "command.txt").read_text().strip() if (d / "command.txt").is_file() else ""
-        if w is None or args.test_set not in w["wer"]:
+        cfg = train_config(d)
+        if w is None or args.test_set not in w["wer"] or cfg is None:
             continue
-        kd = "--teacher-checkpoint" in cmd
+        kd = bool(cfg.get("teacher_checkpoint"))
         rows.append(
             {
                 "name": d.name,
                 "kd": kd,
-                "scale": _flag(cmd, "--distill-scale") if kd else "-",
-                "temperature": _flag(cmd, "--distill-temperature") or "1.0" if kd else "-",
+                "scale": cfg.get("distill_scale") if kd else "-",
+                "temperature": cfg.get("distill_temperature") if kd else "-",
                 "wer": w["wer"][args.test_set],
                 "command": cmd,
             }

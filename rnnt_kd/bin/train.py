@@ -56,6 +56,8 @@ def check_settings(s: TrainSettings, parser: argparse.ArgumentParser) -> None:
         parser.error("--prune-end-fraction must be greater than --prune-start-fraction")
     if pr.prune_every < 0:
         parser.error("--prune-every must be >= 0 (0: automatic)")
+    if not 0 < pr.prune_keep_ratio <= 1:
+        parser.error("--prune-keep-ratio must be in (0, 1]")
     if s.optim.use_fp16 and s.optim.use_bf16:
         parser.error("choose one of --use-fp16 and --use-bf16")
     if run.start_batch > 0 and run.start_epoch > 1:
@@ -77,6 +79,13 @@ def check_settings(s: TrainSettings, parser: argparse.ArgumentParser) -> None:
             )
         if not Path(d.teacher_cache).is_file():
             parser.error(f"--teacher-cache: no such file {d.teacher_cache}")
+        augments = s.data.spec_augment and s.data.spec_augment_start_epoch <= run.num_epochs
+        if augments and not s.given("spec_augment"):
+            parser.error(
+                "--teacher-cache holds the teacher's band on clean features, but SpecAugment is "
+                "on (the default): the student would hear masked features, the teacher clean "
+                "ones. Pass --spec-augment false, or --spec-augment true to accept that"
+            )
     if run.num_epochs < run.start_epoch:
         parser.error("--num-epochs must be >= --start-epoch")
     if not 0 <= s.optim.lr_anneal_epochs <= run.num_epochs:

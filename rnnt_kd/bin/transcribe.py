@@ -11,25 +11,38 @@ Of a file with several channels the first is transcribed (as icefall's ``pretrai
 one warning names them); a file too short for the encoder (under 9 feature frames, ~0.09 s, or
 empty) gets an empty transcript and a warning; a file that cannot be read or holds NaN/Inf
 samples stops with one error line.
+
+With ``--onnx-dir DIR`` (written by ``rnnt_kd.bin.export_onnx``) it runs sherpa-onnx instead,
+without PyTorch (add ``--int8`` for the int8 files):
+
+  python -m rnnt_kd.bin.transcribe --onnx-dir exp/teacher/onnx a.wav b.wav
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Dict, List, Optional
-
-import torch
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional
 
 from rnnt_kd.bin.cli_errors import one_line, run_cli
+
+if TYPE_CHECKING:
+    import torch
 
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="transcribe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--checkpoint", required=True, help="epoch-N.pt or an exported model")
-    p.add_argument("--bpe-model", required=True)
+    p.add_argument("--checkpoint", default=None, help="epoch-N.pt or an exported model")
+    p.add_argument("--bpe-model", default=None, help="the BPE model (with --checkpoint)")
+    p.add_argument(
+        "--onnx-dir",
+        default=None,
+        help="run sherpa-onnx on this export_onnx directory instead of --checkpoint (no torch)",
+    )
+    p.add_argument("--int8", action="store_true", help="with --onnx-dir: the int8 files")
+    p.add_argument("--num-threads", type=int, default=1, help="with --onnx-dir: threads")
     p.add_argument(
         "--method", choices=["greedy_search", "modified_beam_search"], default="greedy_search"
     )
@@ -43,7 +56,6 @@ def _warn(message: str) -> None:
     print(f"transcribe: warning: {message}", file=sys.stderr, flush=True)
 
 
-@torch.no_grad()
 def transcribe(
     model,
     tokenizer,
@@ -58,6 +70,7 @@ def transcribe(
     ``warn`` (default: print ``transcribe: warning: ...`` on stderr) receives a one-line message
     about files with several channels (one message for all) and about each file too short to
     transcribe (its transcript is empty)."""
+    import torch
     from torch.nn.utils.rnn import pad_sequence
 
     from rnnt_kd.data.features import SAMPLE_RATE, channels_warning, load_audio
@@ -88,10 +101,11 @@ def transcribe(
     out = {f: "" for f in sound_files}
     if not usable:
         return out
-    feats = fbank([waves[f] for f in usable], device=device)
-    lens = torch.tensor([x.size(0) for x in feats], device=device)
-    padded = pad_sequence(feats, batch_first=True, padding_value=-23.0259)  # log(1e-10)
-    hyps = decode_batch(model, padded, lens, method=method, beam=beam)
+    with torch.no_grad():
+        feats = fbank([waves[f] for f in usable], device=device)
+        lens = torch.tensor([x.size(0) for x in feats], device=device)
+        padded = pad_sequence(feats, batch_first=True, padding_value=-23.0259)  # log(1e-10)
+        hyps = decode_batch(model, padded, lens, method=method, beam=beam)
     out.update({f: tokenizer.decode(h) for f, h in zip(usable, hyps)})
     return out
 
@@ -101,9 +115,15 @@ def main(argv: List[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from pathlib import Path
 
-    for f in [args.checkpoint, args.bpe_model, *args.sound_files]:
-        if not Path(f).exists():
+    if (args.checkpoint is None) == (args.onnx_dir is None):
+        parser.error("give --checkpoint (with --bpe-model) or --onnx-dir")
+    if args.checkpoint is not None and args.bpe_model is None:
+        parser.error("--checkpoint needs --bpe-model")
+    for f in [args.checkpoint, args.bpe_model, args.onnx_dir, *args.sound_files]:
+        if f is not None and not Path(f).exists():
             parser.error(f"no such file: {f}")
+    if args.onnx_dir is not None:
+        return transcribe_onnx(args)
     from rnnt_kd.checkpoint import CheckpointError, load_model
     from rnnt_kd.data import Tokenizer
     from rnnt_kd.errors import UserError
@@ -122,15 +142,32 @@ def main(argv: List[str] | None = None) -> None:
                 f"{model.config.vocab_size}"
             )
         out = transcribe(
-            model.to(device),
-            tokenizer,
-            args.sound_files,
-            args.method,
-            args.beam_size,
-            device,
+            model.to(device), tokenizer, args.sound_files, args.method, args.beam_size, device
         )
     except (CheckpointError, UserError, OSError, ValueError) as e:
         print(f"transcribe: error: {one_line(e)}", file=sys.stderr)
+        sys.exit(2)
+    for f, text in out.items():
+        print(f"{f}: {text}")
+
+
+def transcribe_onnx(args: argparse.Namespace) -> None:
+    """The ``--onnx-dir`` branch: sherpa-onnx, no torch import."""
+    from rnnt_kd.deploy.sherpa import make_recognizer, recognize_files
+
+    try:
+        recognizer = make_recognizer(
+            args.onnx_dir, args.int8, args.method, args.beam_size, args.num_threads
+        )
+        out = recognize_files(recognizer, args.sound_files)
+    except (OSError, ValueError, RuntimeError) as e:
+        print(f"transcribe: error: {one_line(e)}", file=sys.stderr)
+        sys.exit(2)
+    except ImportError:
+        print(
+            "transcribe: error: sherpa-onnx is not installed (pip install sherpa-onnx)",
+            file=sys.stderr,
+        )
         sys.exit(2)
     for f, text in out.items():
         print(f"{f}: {text}")

@@ -16,6 +16,9 @@ to float rounding: the teacher sees each utterance in a batch of other utterance
 training, and padding changes the last bits. With SpecAugment on, the online teacher hears the
 masked features and the cached one the clean features.
 
+The cache is keyed by cut id: building one from cuts with a repeated id is refused
+(:func:`check_unique_cut_ids`), since the later band would silently replace the earlier.
+
 File layout (``torch.save``): ``{"meta": {...}, "cuts": {cut_id: (ranges, log_probs)}}`` with
 ``ranges`` (T'_b, s_range) int16 and ``log_probs`` (T'_b, s_range, 3) float32.
 """
@@ -28,7 +31,7 @@ import math
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -50,6 +53,28 @@ def file_sha256(path: Pathlike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def duplicate_cut_ids(cut_ids: Iterable[str]) -> List[str]:
+    """The ids that occur more than once in ``cut_ids``, each once, in order of first repeat."""
+    seen, dups = set(), {}
+    for cid in cut_ids:
+        if cid in seen:
+            dups[cid] = None
+        seen.add(cid)
+    return list(dups)
+
+
+def check_unique_cut_ids(cut_ids: Iterable[str], where: str = "the training cuts") -> None:
+    """Raise ValueError naming the duplicated ids (a cache holds one band per cut id: a later
+    cut with the same id would silently replace an earlier one's band)."""
+    dups = duplicate_cut_ids(cut_ids)
+    if dups:
+        shown = ", ".join(repr(c) for c in dups[:5]) + (" ..." if len(dups) > 5 else "")
+        raise ValueError(
+            f"{len(dups)} duplicate cut id(s) in {where}: {shown}; a teacher cache holds one "
+            "band per cut id, so each cut needs a unique id (was a manifest given twice?)"
+        )
 
 
 @torch.no_grad()
@@ -95,6 +120,8 @@ def build_teacher_cache(
     cut_ids)`` and return the cache dict (``meta`` must hold the :data:`MATCHED_KEYS`).
 
     ``progress``: an object with ``update(n)`` (a tqdm bar), called with each batch size.
+    Raises ValueError naming them when a cut id comes twice (in one batch or across batches),
+    before the teacher runs on that batch.
     """
     missing = [k for k in MATCHED_KEYS if k not in meta]
     if missing:
@@ -102,6 +129,7 @@ def build_teacher_cache(
     teacher.eval()
     cuts: Dict[str, Tuple[Tensor, Tensor]] = {}
     for feats, feat_lens, targets, target_lens, cut_ids in batches:
+        check_unique_cut_ids([*(c for c in cut_ids if c in cuts), *cut_ids], "the batches")
         ranges, log_probs, lens = teacher_band(
             teacher,
             feats,

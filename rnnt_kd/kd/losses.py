@@ -13,21 +13,29 @@ never differentiated.
 Three variants, one job each:
 
 - :func:`lattice_distill_loss`: the full lattice, logits (B, T, U+1, V).
-- :func:`band_distill_loss`: the pruned band, from k2's band log-probs ``px``/``py``
-  (``backend.get_rnnt_logprobs_pruned``). This is the one used in training: the trainer computes
-  ``px``/``py`` ONCE from the model forward (``TransducerOutput.px/py``) and feeds them both to the
-  pruned RNN-T loss (``-backend.mutual_information_recursion(px, py, boundary)``) and to this KD
-  term, so distillation costs no extra log-softmax. The student must be scored on the same band
-  as the teacher (pass the teacher's ``ranges`` to the student forward).
-  :func:`band_distill_loss_from_logits` is the same quantity from pruned logits
-  (B, T, s_range, V); it is needed for temperature != 1.
+- :func:`band_distill_loss_from_logits`: the pruned band, from the band logits
+  (B, T, s_range, V) of student and teacher, scored on the same band (pass the teacher's
+  ``ranges`` to the student forward). This is the one used in training, at every temperature;
+  :func:`band_distill_loss_from_teacher_log_probs` is the same with the teacher's three
+  log-probs read from a cache.
+- :func:`band_distill_loss`: the same quantity from k2's band log-probs ``px``/``py``
+  (``backend.get_rnnt_logprobs_pruned``, shared with the pruned RNN-T loss), temperature 1. It
+  needs no pass over V, but P_rest = 1 - P_y - P_blank is then a difference, and px/py carry
+  the rounding of ``logit - logsumexp`` (about ``eps * |logsumexp|``): in float32 a P_rest of
+  1e-5 comes out with a ~1e-2 relative error. Exact for float64 inputs; not used in training.
 - :func:`full_vocab_distill_loss`: the classic baseline, KL over all V classes at given nodes.
 
+P_rest is never computed as 1 - P_y - P_blank from logits: the three classes are summed
+separately from the max-shifted logits, ``P_rest = sum_{v not in {y, blank}} exp(z_v) / sum_v
+exp(z_v)`` with ``z = (logits - max) / temperature``, so each log-prob has a rounding error
+relative to itself (float32: < 1e-6 of log P_rest against a float64 reference, for P_rest down
+to float underflow; tests/test_kd_losses.py).
+
 Memory: the y/blank/rest log-probs are computed by a custom autograd function that walks the
-logits in chunks of frames (``chunk_size``) and keeps only the logits (no copy) plus three
-(B, T, N) tensors for the backward pass, which recomputes the softmax chunk by chunk. No V-sized
-copy of either lattice is ever alive beyond one chunk. Logits in float16/bfloat16 are computed in
-float32; the log-probs are returned in float32 then.
+logits in chunks of frames (``chunk_size``) and keeps only the logits (no copy) plus five
+(B, T, N) tensors for the backward pass, which recomputes the exponentials chunk by chunk. No
+V-sized copy of either lattice is ever alive beyond one chunk. Logits in float16/bfloat16 are
+computed in float32; the log-probs are returned in float32 then.
 
 Temperature: probabilities are softmax(logits / temperature) for teacher and student alike; the
 loss is not rescaled by temperature**2 (multiply the weight yourself if you want Hinton's
@@ -162,63 +170,129 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 # y / blank / rest log-probs from logits (chunked, custom backward)
 
 
+def _shifted(
+    logits: Tensor, dtype: torch.dtype, temperature: float, m: Optional[Tensor] = None
+) -> Tuple[Tensor, Tensor]:
+    """``z = (logits - m) / temperature`` in ``dtype`` (a new tensor, (..., V)) and ``m``
+    (..., 1), by default the row maximum (non-finite maxima become 0).
+
+    Log-probs are then differences of numbers in [-log V, 0] and [0, log V], so their rounding
+    error is relative to their own size, not ``eps * |logsumexp(logits)|`` (that gave a small
+    P_rest 1.5e-5 relative error at logits ~ 200 in float32). Subtracting the maximum before
+    dividing keeps the division from rounding large logits first.
+    """
+    x = logits.to(dtype)
+    if m is None:
+        m = x.amax(dim=-1, keepdim=True)
+        m = m.masked_fill(~torch.isfinite(m), 0.0)
+    z = x - m
+    return (z if temperature == 1.0 else z.div_(temperature)), m
+
+
+def _tiny_sum(dtype: torch.dtype) -> float:
+    """Below this a sum of exp(z) is too close to underflow to trust (2e-31 in float32)."""
+    return torch.finfo(dtype).tiny * 2.0**24
+
+
 class _YBRLogProbs(torch.autograd.Function):
     """(log P_y, log P_blank, log P_rest), each (B, T, N), from logits (B, T, N, V).
 
     ``y_index`` (B, T, N) int64 is the label whose probability is P_y; ``y_index == blank_id``
     means "no next label" (P_y = 0, rest = everything but blank). Probabilities are
-    softmax(logits / temperature). P_rest is summed exactly over the other classes.
+    softmax(logits / temperature).
+
+    P_rest is summed over the other classes, never taken as a difference: with
+    ``z = (logits - max) / temperature`` and ``e = exp(z)`` (<= 1), ``S_rest`` is the sum of
+    ``e`` over the rest and ``S = S_rest + e_y + e_blank`` (a sum of positive terms);
+    ``log P_rest = log S_rest - log S``, ``log P_y = z_y - log S``. One exp per logit, one
+    pass of sums; the backward takes one more exp per logit: ``d/dz_v`` of the three outputs is
+    ``e_v * c`` on the rest classes with one factor ``c`` per node. Nodes whose ``S_rest`` is
+    near float underflow (P_rest < ~1e-31 in float32) take an exact per-row fallback
+    (a log-sum-exp over the rest), so P_rest is never 0 where it is not.
     """
 
     @staticmethod
     def forward(ctx, logits, y_index, blank_id, temperature, chunk):  # type: ignore[override]
         B, T, N, _ = logits.shape
         dtype = _compute_dtype(logits.dtype)
-        outs = [torch.empty(B, T, N, dtype=dtype, device=logits.device) for _ in range(3)]
-        log_y, log_b, log_r = outs
+        outs = [torch.empty(B, T, N, dtype=dtype, device=logits.device) for _ in range(4)]
+        log_y, log_b, log_r, log_s = outs
+        shift = torch.empty(B, T, N, 1, dtype=dtype, device=logits.device)
         neg_inf = float("-inf")
+        tiny = _tiny_sum(dtype)
         for t0 in range(0, T, chunk):
             t1 = min(T, t0 + chunk)
-            x = logits[:, t0:t1].to(dtype) / temperature  # the one chunk-sized temporary
+            z, m = _shifted(logits[:, t0:t1], dtype, temperature)  # the one chunk-sized temporary
+            shift[:, t0:t1] = m
             idx = y_index[:, t0:t1].unsqueeze(-1)
-            lse = torch.logsumexp(x, dim=-1)
-            ly = x.gather(-1, idx).squeeze(-1) - lse
-            log_y[:, t0:t1] = ly.masked_fill(idx.squeeze(-1) == blank_id, neg_inf)
-            log_b[:, t0:t1] = x[..., blank_id] - lse
-            x.scatter_(-1, idx, neg_inf)
-            x[..., blank_id] = neg_inf
-            log_r[:, t0:t1] = torch.logsumexp(x, dim=-1) - lse
-        ctx.save_for_backward(logits, y_index, log_y, log_b, log_r)
+            has_y = idx.squeeze(-1) != blank_id
+            z_y = z.gather(-1, idx).squeeze(-1)
+            z_b = z[..., blank_id].clone()
+            e = z.exp_()
+            e.scatter_(-1, idx, 0.0)
+            e[..., blank_id] = 0.0
+            s_rest = e.sum(dim=-1)
+            e_y = torch.where(has_y, z_y.exp(), torch.zeros((), dtype=dtype, device=e.device))
+            lse = torch.log(s_rest + e_y + z_b.exp())  # in [0, log V]
+            log_s[:, t0:t1] = lse
+            log_y[:, t0:t1] = (z_y - lse).masked_fill(~has_y, neg_inf)
+            log_b[:, t0:t1] = z_b - lse
+            log_r[:, t0:t1] = torch.log(s_rest) - lse
+            small = s_rest < tiny
+            if bool(small.any()):  # P_rest near or below underflow: exact log-sum-exp
+                rows = small.nonzero(as_tuple=True)
+                zr, _ = _shifted(logits[:, t0:t1][rows], dtype, temperature, m[rows])
+                zr.scatter_(-1, idx[rows], neg_inf)
+                zr[..., blank_id] = neg_inf
+                log_r[:, t0:t1][rows] = torch.logsumexp(zr, dim=-1) - lse[rows]
+        ctx.save_for_backward(logits, y_index, shift, log_s, log_y, log_b, log_r)
         ctx.blank_id, ctx.temperature, ctx.chunk = blank_id, temperature, chunk
         return log_y, log_b, log_r
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_y, g_b, g_r):  # type: ignore[override]
-        logits, y_index, log_y, log_b, log_r = ctx.saved_tensors
+        logits, y_index, shift, log_s, log_y, log_b, log_r = ctx.saved_tensors
         blank_id, temperature, chunk = ctx.blank_id, ctx.temperature, ctx.chunk
         dtype = log_y.dtype
         T = logits.shape[1]
         grad = torch.empty_like(logits)
-        # d log P_c / d x_v = 1{v in c} p_v / P_c - p_v  (x = logits / temperature), so
-        # grad x_v = p_v * (g_{c(v)} / P_{c(v)} - G) with G = g_y + g_b + g_r.
+        # With p_v = e_v / S, q_v = e_v / S_rest (v in rest) and G = g_y + g_b + g_r:
+        #   d/dz_v = g_y 1{v=y} + g_b 1{v=b} + g_r 1{v in rest} q_v - G p_v, i.e.
+        #   y: g_y - G p_y;  blank: g_b - G p_b;
+        #   rest: g_r (1 - P_r) q_v - (g_y + g_b) p_v = e_v * c,
+        #   c = (g_r (p_y + p_b) / P_r - g_y - g_b) / S   (no cancellation as P_r -> 1).
+        has_y = y_index != blank_id
+        g_y = torch.where(has_y, g_y, torch.zeros((), dtype=dtype, device=g_y.device))
         G = g_y + g_b + g_r
-        lr_safe = log_r.clamp(min=torch.finfo(dtype).min)  # empty rest: -inf -> finite
+        p_y, p_b = log_y.exp(), log_b.exp()
+        small = (log_r + log_s) < math.log(_tiny_sum(dtype))  # the forward's fallback rows
+        c = g_r * (p_y + p_b) * torch.exp(-log_r.masked_fill(small, 0.0)) - g_y - g_b
+        c = c.mul_(torch.exp(-log_s)).div_(temperature)
+        val_y = (g_y - G * p_y).div_(temperature)
+        val_b = (g_b - G * p_b).div_(temperature)
         for t0 in range(0, T, chunk):
             t1 = min(T, t0 + chunk)
-            x = logits[:, t0:t1].to(dtype) / temperature
-            lse = torch.logsumexp(x, dim=-1, keepdim=True)
-            logp = x.sub_(lse)
-            gc = (logp - lr_safe[:, t0:t1, :, None]).exp_().mul_(g_r[:, t0:t1, :, None])
-            p = logp.exp_()
-            gc.addcmul_(p, G[:, t0:t1, :, None], value=-1.0)
-            # the y and blank columns: p_v / P_c = 1 there (blank last: it wins where y == blank)
+            z, _ = _shifted(logits[:, t0:t1], dtype, temperature, shift[:, t0:t1])
             idx = y_index[:, t0:t1].unsqueeze(-1)
-            Gc = G[:, t0:t1]
-            val_y = g_y[:, t0:t1] - log_y[:, t0:t1].exp() * Gc
-            gc.scatter_(-1, idx, val_y.unsqueeze(-1))
-            gc[..., blank_id] = g_b[:, t0:t1] - log_b[:, t0:t1].exp() * Gc
-            grad[:, t0:t1] = gc.div_(temperature)
+            small_c = small[:, t0:t1]
+            gc = z.exp_().mul_(c[:, t0:t1, :, None])
+            if bool(small_c.any()):  # rows of the forward's fallback: q_v = exp(z_v - log S_rest)
+                rows = small_c.nonzero(as_tuple=True)
+                zr, _ = _shifted(logits[:, t0:t1][rows], dtype, temperature, shift[:, t0:t1][rows])
+                rest = torch.ones_like(zr, dtype=torch.bool)
+                rest.scatter_(-1, idx[rows], False)
+                rest[..., blank_id] = False
+                lr, ls = log_r[:, t0:t1][rows][:, None], log_s[:, t0:t1][rows][:, None]
+                q = torch.where(rest, (zr - ls - lr).exp(), zr.new_zeros(()))
+                gr, gyb = g_r[:, t0:t1][rows], g_y[:, t0:t1][rows] + g_b[:, t0:t1][rows]
+                pr = lr.squeeze(-1).exp()
+                row = q * (gr * (1 - pr))[:, None] - (zr - ls).exp() * gyb[:, None]
+                gc[rows] = row.div_(temperature)
+            # the y and blank columns (blank last: it wins where y == blank)
+            gc.scatter_(-1, idx, val_y[:, t0:t1].unsqueeze(-1))
+            gc[..., blank_id] = val_b[:, t0:t1]
+            grad[:, t0:t1] = gc
         return grad, None, None, None, None
 
 
@@ -396,8 +470,11 @@ def band_distill_loss(
     """Three-class lattice KD loss on the pruned band, from k2 band log-probs (temperature 1).
 
     Student and teacher must be scored on the same band ``ranges`` (the teacher's, passed to the
-    student forward). The trainer computes the student's px/py once and uses them for both the
-    pruned RNN-T loss and this term, so KD needs no extra log-softmax.
+    student forward). The px/py of the pruned RNN-T loss serve here with no pass over V, but
+    P_rest is ``1 - P_y - P_blank`` of them: its absolute error is that of px/py (about
+    ``eps * |logsumexp(logits)|``), large relative to a small P_rest in float32. Training uses
+    :func:`band_distill_loss_from_logits` (P_rest summed exactly); this one is exact for
+    float64 inputs and serves as a cheap estimate and a test reference.
 
     Args:
       student_px, teacher_px: (B, S, T+1) log P(y_{u+1} | t, u), k2 layout (see
@@ -444,7 +521,7 @@ def band_distill_loss_from_logits(
       blank_id, temperature, reduction, chunk_size: as in :func:`lattice_distill_loss`.
     Returns:
       Same value as :func:`band_distill_loss` on px/py of these logits when temperature == 1
-      (up to the epsilon floor of P_rest there).
+      (up to the rounding of P_rest = 1 - P_y - P_blank there).
     """
     _check_reduction(reduction)
     if student_logits.shape != teacher_logits.shape or student_logits.dim() != 4:

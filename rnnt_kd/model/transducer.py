@@ -28,6 +28,18 @@ from rnnt_kd.model.joiner import Joiner
 
 
 @dataclass
+class BandScores:
+    """The joiner on one band: ``ranges`` (B, T', s) int64, ``logits`` (B, T', s, V), and, for
+    the band of the pruned loss, ``px`` (B, U, T'+1) and ``py`` (B, U+1, T') log-probs (k2
+    layout, -inf outside the band; None on a band scored for distillation only)."""
+
+    ranges: Tensor
+    logits: Tensor
+    px: Optional[Tensor] = None
+    py: Optional[Tensor] = None
+
+
+@dataclass
 class TransducerOutput:
     """What ``Transducer.forward`` returns (k2 layouts; B batch, T' frames, U max tokens).
 
@@ -41,6 +53,8 @@ class TransducerOutput:
     px: (B, U, T'+1) ``log P(y_{u+1} | t, u)``, -inf outside the band and at ``t = T'_b``.
     py: (B, U+1, T') ``log P(blank | t, u)``, -inf outside the band.
     ctc_loss: () auxiliary CTC loss summed over the batch (``config.use_ctc``), else None.
+    kd_band: the joiner on another band (``forward(kd_ranges=...)``, e.g. the teacher's, for
+      the distillation term), else None.
     """
 
     simple_loss: Tensor
@@ -53,6 +67,7 @@ class TransducerOutput:
     px: Tensor
     py: Tensor
     ctc_loss: Optional[Tensor] = None
+    kd_band: Optional[BandScores] = None
 
 
 class Transducer(nn.Module):
@@ -143,6 +158,7 @@ class Transducer(nn.Module):
         am_scale: float = 0.0,
         lm_scale: float = 0.25,
         ranges: Optional[Tensor] = None,
+        kd_ranges: Optional[Tensor] = None,
     ) -> TransducerOutput:
         """Simple and pruned RNN-T losses (summed over the batch) plus the band log-probs.
 
@@ -154,6 +170,9 @@ class Transducer(nn.Module):
           am_scale, lm_scale: k2's ``am_only_scale`` / ``lm_only_scale`` for the simple loss.
           ranges: (B, T', s) int64 band to use instead of computing one (e.g. the teacher's);
             the simple loss is still computed.
+          kd_ranges: (B, T', s') int64 another band (the teacher's) on which the joiner is also
+            evaluated, for distillation (``TransducerOutput.kd_band``); the pruned loss stays on
+            the model's own band.
         """
         backend.check_device(features.device)
         encoder_out, encoder_lens = self.encode(features, feature_lens)
@@ -193,30 +212,18 @@ class Transducer(nn.Module):
                 px_grad=px_grad, py_grad=py_grad, boundary=boundary, s_range=s_range
             )
         else:
-            ranges = ranges.to(device=encoder_out.device, dtype=torch.int64)
-            if ranges.dim() != 3 or ranges.shape[:2] != encoder_out.shape[:2]:
-                raise ValueError(
-                    f"ranges must be (B, T', s) = ({batch}, {encoder_out.size(1)}, s), "
-                    f"got {tuple(ranges.shape)}"
-                )
-            if int(ranges.min()) < 0 or int(ranges.max()) > max_u:
-                raise ValueError(f"ranges values must lie in [0, U={max_u}]")
-
-        am_pruned, lm_pruned = backend.do_rnnt_pruning(
-            am=self.joiner.encoder_proj(encoder_out),
-            lm=self.joiner.decoder_proj(decoder_out),
-            ranges=ranges,
-        )
-        logits = self.joiner(am_pruned, lm_pruned, project_input=False)  # (B, T', s, V)
+            ranges = self._checked_ranges(ranges, encoder_out, max_u)
+        am_proj = self.joiner.encoder_proj(encoder_out)
+        lm_proj = self.joiner.decoder_proj(decoder_out)
+        band = self._band_scores(am_proj, lm_proj, ranges, targets, boundary)
         with torch.autocast(device_type=encoder_out.device.type, enabled=False):
-            px, py = backend.get_rnnt_logprobs_pruned(
-                logits=logits.float(),
-                symbols=targets,
-                ranges=ranges,
-                termination_symbol=self.blank_id,
-                boundary=boundary,
-            )
-            pruned_loss = -backend.mutual_information_recursion(px, py, boundary).sum()
+            pruned_loss = -backend.mutual_information_recursion(band.px, band.py, boundary).sum()
+        kd_band = None
+        if kd_ranges is not None:
+            kd_ranges = self._checked_ranges(kd_ranges, encoder_out, max_u)
+            am_kd, lm_kd = backend.do_rnnt_pruning(am=am_proj, lm=lm_proj, ranges=kd_ranges)
+            kd_band = BandScores(kd_ranges, self.joiner(am_kd, lm_kd, project_input=False))
+        logits, px, py = band.logits, band.px, band.py
 
         ctc_loss = None
         if self.ctc_output is not None:
@@ -241,7 +248,36 @@ class Transducer(nn.Module):
             px=px,
             py=py,
             ctc_loss=ctc_loss,
+            kd_band=kd_band,
         )
+
+    @staticmethod
+    def _checked_ranges(ranges: Tensor, encoder_out: Tensor, max_u: int) -> Tensor:
+        ranges = ranges.to(device=encoder_out.device, dtype=torch.int64)
+        if ranges.dim() != 3 or ranges.shape[:2] != encoder_out.shape[:2]:
+            raise ValueError(
+                f"ranges must be (B, T', s) = ({encoder_out.size(0)}, {encoder_out.size(1)}, s), "
+                f"got {tuple(ranges.shape)}"
+            )
+        if int(ranges.min()) < 0 or int(ranges.max()) > max_u:
+            raise ValueError(f"ranges values must lie in [0, U={max_u}]")
+        return ranges
+
+    def _band_scores(
+        self, am_proj: Tensor, lm_proj: Tensor, ranges: Tensor, targets: Tensor, boundary: Tensor
+    ) -> BandScores:
+        """The joiner on the band ``ranges`` (B, T', s) and its y/blank log-probs (k2 layout)."""
+        am_pruned, lm_pruned = backend.do_rnnt_pruning(am=am_proj, lm=lm_proj, ranges=ranges)
+        logits = self.joiner(am_pruned, lm_pruned, project_input=False)  # (B, T', s, V)
+        with torch.autocast(device_type=am_proj.device.type, enabled=False):
+            px, py = backend.get_rnnt_logprobs_pruned(
+                logits=logits.float(),
+                symbols=targets,
+                ranges=ranges,
+                termination_symbol=self.blank_id,
+                boundary=boundary,
+            )
+        return BandScores(ranges, logits, px, py)
 
     def full_logits(
         self, encoder_out: Tensor, targets: Tensor, target_lens: Optional[Tensor] = None

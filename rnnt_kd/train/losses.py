@@ -52,7 +52,9 @@ def compute_loss(
     kd = kd or DistillSettings()
     use_kd = teacher is not None and kd.distill_scale > 0
 
-    def student(ranges: Optional[torch.Tensor] = None) -> TransducerOutput:
+    def student(kd_ranges: Optional[torch.Tensor] = None) -> TransducerOutput:
+        # the student's RNN-T loss is always on its own band (as without KD); the KD term on
+        # the teacher's band scores the student there too (one more joiner pass on a band)
         return model(
             batch.features,
             batch.feature_lens,
@@ -61,7 +63,7 @@ def compute_loss(
             prune_range=cfg.prune_range,
             am_scale=cfg.am_scale,
             lm_scale=cfg.lm_scale,
-            ranges=ranges,
+            kd_ranges=kd_ranges,
         )
 
     def run_teacher(ranges: Optional[torch.Tensor] = None) -> TransducerOutput:
@@ -75,9 +77,11 @@ def compute_loss(
                 f"distill_band teacher, got {kd.distill_type}/{kd.distill_lattice}/"
                 f"{kd.distill_band}"
             )
+        if kd.distill_scale <= 0:
+            return _total(student(), None, batch, cfg, kd, step)
         s_out = student(band.ranges)
         term = kd_term_from_band(_unwrap(model), s_out, band, batch.targets, kd.distill_temperature)
-        return _total(s_out, term if kd.distill_scale > 0 else None, batch, cfg, kd, step)
+        return _total(s_out, term, batch, cfg, kd, step)
 
     t_out: Optional[TransducerOutput] = None
     band_from_teacher = use_kd and kd.distill_lattice == "pruned" and kd.distill_band == "teacher"

@@ -97,12 +97,13 @@ class Trainer:
         fix_random_seed(s.run.seed)
         model = Transducer(self.model_config)
         if s.run.init_from:
-            src, _ = load_model(s.run.init_from)
+            src, src_ckpt = load_model(s.run.init_from)
             if src.config.to_dict() != self.model_config.to_dict():
                 raise ckpt_lib.CheckpointError(
                     f"--init-from {s.run.init_from}: its model config {src.config.to_dict()} "
                     f"differs from this run's {self.model_config.to_dict()}"
                 )
+            self._check_tokenizer(s.run.init_from, src_ckpt, "--init-from")
             model.load_state_dict(src.state_dict())
             log.info("initialised from %s", s.run.init_from)
         self.model = model.to(self.device)
@@ -134,6 +135,7 @@ class Trainer:
                 prune_every=every,
                 initial_sparsity=s.pruning.initial_sparsity,
                 scope=s.pruning.prune_scope,
+                keep_ratio=s.pruning.prune_keep_ratio,
             )
         o = s.optim
         self.optimizer = make_optimizer(self.model, o.base_lr, o.weight_decay)
@@ -161,13 +163,27 @@ class Trainer:
 
             self.tb = SummaryWriter(log_dir=str(self.exp_dir / "tensorboard"))
 
+    def _check_tokenizer(self, path: str, ckpt: Dict[str, Any], flag: str) -> None:
+        """A model file trained with another BPE model than ``--bpe-model`` is refused (its token
+        ids mean other pieces, even at the same vocabulary size)."""
+        sha = ckpt.get("tokenizer_sha256")
+        if sha is None:
+            log.warning("%s %s records no BPE model: its tokens cannot be checked", flag, path)
+        elif sha != self.tokenizer.sha256:
+            raise ckpt_lib.CheckpointError(
+                f"{flag} {path} was trained with another BPE model than --bpe-model "
+                f"{self.settings.data.bpe_model} (sha256 {sha[:12]} vs "
+                f"{self.tokenizer.sha256[:12]}): its token ids mean other pieces"
+            )
+
     def _make_teacher(self) -> Optional[OnlineTeacher]:
         """The teacher of ``--teacher-checkpoint`` in the kind the options ask for, or None."""
         d, loss = self.settings.distill, self.settings.loss
         if not d.teacher_checkpoint:
             return None
         model, ckpt = load_teacher_model(d.teacher_checkpoint, self.model_config, self.device)
-        sha = ckpt.get("tokenizer_sha256")
+        self._check_tokenizer(d.teacher_checkpoint, ckpt, "--teacher-checkpoint")
+        sha = self.tokenizer.sha256
         teacher: OnlineTeacher
         if d.teacher_cache:
             cache = TeacherCache(
@@ -179,8 +195,14 @@ class Trainer:
                     "am_scale": loss.am_scale,
                     "lm_scale": loss.lm_scale,
                     "teacher_inputs_sha256": _sha256_or_none(d.teacher_input_cuts),
+                    "tokenizer_sha256": self.tokenizer.sha256,
                 },
             )
+            if self.settings.data.spec_augment:  # refused by the CLI unless asked for
+                log.warning(
+                    "--teacher-cache with SpecAugment on (--spec-augment true given): the student "
+                    "hears masked features, the cached teacher band is the clean-input one"
+                )
             teacher = CachedTeacher(model, cache, sha)
         elif d.teacher_input_cuts:
             teacher = OtherInputsTeacher(model, TeacherInputs(d.teacher_input_cuts), sha)

@@ -1,0 +1,135 @@
+"""egs/folder/ASR: a recipe made from the shared template (shared/asr_template.sh) for a corpus
+kept as one folder, end to end at toy size (``--preset tiny``).
+
+The corpus is built here: espeak-ng reads a few sentences in four voices into one folder of wav
+files with a ``transcripts.txt``; stage 0 splits it by speaker (``prepare_data split``, speakers
+from the file names), stages 1-6 train a teacher, a pruned and a small student (two seeds)
+without and with KD, and write RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "egs" / "folder" / "ASR"
+WORDS = "THE CAT DOG SAT ON A MAT RED BLUE BIRD FLEW OVER HOUSE TREE".split()
+MODELS = ["teacher", "sparse80", "sparse80_kd", "small", "small_kd"]
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng missing: local/install_corpus_tools.sh"
+)
+
+
+def run_recipe(tmp: Path, *args: str, timeout: float = 400) -> subprocess.CompletedProcess:
+    env = dict(os.environ, RNNT_KD_PYTHON=sys.executable, OMP_NUM_THREADS="1")
+    cmd = ["bash", str(RECIPE / "run.sh"), "--preset", "tiny", "--corpus", str(tmp / "corpus")]
+    for opt in ("dl-dir", "data-dir", "exp-root", "results-dir"):
+        cmd += [f"--{opt}", str(tmp / opt)]
+    return subprocess.run(
+        [*cmd, *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=tmp
+    )
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("folder")
+    corpus = tmp / "corpus"
+    corpus.mkdir()
+    rng, lines = random.Random(0), []
+    for voice in ("m1", "f2", "m3", "f4"):
+        for i in range(5):
+            text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 4)))
+            uid = f"{voice}_{i:04d}"
+            subprocess.run(
+                ["espeak-ng", "-v", f"en+{voice}", "-w", str(corpus / f"{uid}.wav"), text],
+                check=True,
+            )
+            lines.append(f"{uid} {text.lower()}")
+    (corpus / "transcripts.txt").write_text("\n".join(lines) + "\n")
+    # stage 6 before any training: one clear line, non-zero exit
+    early = run_recipe(tmp, "--stage", "6", "--stop-stage", "6", timeout=120)
+    shutil.rmtree(tmp / "exp-root")
+    r = run_recipe(tmp, "--stage", "0", "--stop-stage", "6", "--speaker-regex", "([^_]+)_")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return tmp, r, early
+
+
+def test_own_shell_is_short():
+    def lines(p):
+        return len(p.read_text().splitlines())
+
+    assert lines(RECIPE / "run.sh") <= 40
+    assert lines(REPO / "egs" / "synthlibri" / "ASR" / "run.sh") <= 150
+    assert lines(REPO / "egs" / "librispeech" / "ASR" / "run.sh") <= 80
+    for recipe in ("folder", "synthlibri", "librispeech"):
+        text = (REPO / "egs" / recipe / "ASR" / "run.sh").read_text()
+        assert "python -c" not in text and " -c '" not in text and 'PY -c "' not in text
+        assert "command.txt" not in text  # no sed/grep of recorded commands
+
+
+def test_stage6_before_training_is_one_line(folder_run):
+    _, _, early = folder_run
+    assert early.returncode != 0
+    errors = [ln for ln in early.stderr.splitlines() if "error" in ln]
+    assert len(errors) == 1 and "no trained model" in errors[0], early.stderr
+    assert "Traceback" not in early.stderr
+
+
+def test_split_by_speaker(folder_run):
+    tmp, _, _ = folder_run
+    split = tmp / "dl-dir" / "LibriSpeech"
+    rows = [ln.split("\t") for ln in (split / "split.tsv").read_text().splitlines()]
+    part_of = {}
+    for _, part, _, speaker in rows:
+        assert part_of.setdefault(speaker, part) == part
+    assert sorted(part_of.values()) == ["dev", "test", "train", "train"]
+
+
+def test_results(folder_run):
+    tmp, _, _ = folder_run
+    res = json.loads((tmp / "results-dir" / "results.json").read_text())
+    rows = {r["name"]: r for r in res["experiments"]}
+    assert list(rows) == MODELS
+    for name in MODELS:
+        assert sorted(rows[name]["wer"]["greedy_search"]) == ["dev", "test"]
+    assert rows["sparse80"]["sparsity"] == pytest.approx(0.8, abs=0.01)
+    assert rows["sparse80_kd"]["baseline"] == "sparse80" and rows["sparse80_kd"]["kd"]
+    # two seeds of the small students: <name> and <name>_seed43, paired for the KD change
+    assert rows["small_kd"]["run_dirs"] == {"42": "small_kd", "43": "small_kd_seed43"}
+    assert set(rows["small"]["wer_by_seed"]) == {"42", "43"}
+    cell = rows["small_kd"]["rel_change_seeds"]["greedy_search"]["test"]
+    assert cell["mean"] == pytest.approx(sum(cell["per_seed"].values()) / 2)
+    assert "--seed 43" in (tmp / "exp-root" / "small_kd_seed43" / "command.txt").read_text()
+    md = (tmp / "results-dir" / "RESULTS.md").read_text()
+    assert "## KD relative change over training seeds (greedy_search)" in md
+    # the commands that ran, every stage's time, only files that exist
+    assert re.search(
+        r"^Produced by `\./run\.sh --preset tiny .*` \(stages 0, 1, 2, 3, 4, 5, 6\)", md, re.M
+    )
+    for n, name in enumerate(
+        ["corpus", "manifests", "fbank", "bpe", "teacher", "students", "decode"]
+    ):
+        assert re.search(rf"^\| {n} {name} \| \d+ \|$", md, re.M), name
+    assert "NOTES.md" not in md
+    for link in re.findall(r"\]\(([^)]+)\)", md):
+        assert (tmp / "results-dir" / link).exists(), link
+    assert (tmp / "results-dir" / "wer_vs_sparsity.png").is_file()
+    for name in MODELS:
+        assert f"- **{name}** (decode, greedy_search): `" in md
+
+
+def test_rerun_skips_finished_stages(folder_run):
+    tmp, _, _ = folder_run
+    r = run_recipe(tmp, "--stage", "0", "--stop-stage", "6", "--speaker-regex", "([^_]+)_")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("done before, skipping") == 7
