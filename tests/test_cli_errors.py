@@ -9,6 +9,7 @@ one), which is what ``python -m`` calls, to keep the test fast.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import subprocess
 import sys
@@ -30,9 +31,13 @@ PROGS = [
     "cache_teacher",
     "error_analysis",
     "sweep_table",
-    pytest.param("make_report", marks=pytest.mark.xfail(reason="recipes branch", strict=False)),
-    pytest.param("prepare_data", marks=pytest.mark.xfail(reason="recipes branch", strict=False)),
+    "decode_plan",
+    "export_onnx",
+    "decode_onnx",
+    "make_report",
+    "prepare_data",
 ]
+EXPERIMENTS = REPO / "egs" / "synthlibri" / "ASR" / "conf" / "experiments.txt"
 Case = Tuple[List[str], str]  # argv, a substring the error line must hold
 
 
@@ -129,22 +134,36 @@ def _cases(prog: str, data, teacher: Path, f: Dict[str, Path]) -> List[Case]:
             ([], "the following arguments are required"),
             (["--exp-dirs", str(teacher.parent), "--out", out], "no greedy_search results"),
         ]
-    if prog == "make_report":
+    if prog == "decode_plan":
         return [
-            (["--exp-root", missing, "--out-dir", str(f["blocker"].parent / "r")], missing),
+            (["--exp-root", missing, "--exp-dirs", missing], "no trained model"),
             ([], "the following arguments are required"),
-            (["--exp-root", str(teacher.parent), "--out-dir", unwritable], unwritable),
-            (
-                [
-                    "--exp-root",
-                    missing,
-                    "--out-dir",
-                    str(f["blocker"].parent),
-                    "--preamble",
-                    missing,
-                ],
-                missing,
-            ),
+            (["--exp-root", missing, "--experiments", missing], missing),
+        ]
+    if prog == "export_onnx":
+        out = ["--out-dir", str(f["blocker"].parent / "onnx")]
+        return [
+            (["--checkpoint", missing, "--bpe-model", bpe, *out], missing),
+            ([], "the following arguments are required"),
+            (["--checkpoint", text, "--bpe-model", bpe, *out], text),
+            (["--checkpoint", tch, "--bpe-model", text, *out], text),
+            (["--checkpoint", tch, "--bpe-model", bpe, "--out-dir", unwritable], unwritable),
+        ]
+    if prog == "decode_onnx":
+        return [
+            (["--onnx-dir", missing, "--test-cuts", dev], missing),
+            ([], "the following arguments are required"),
+            (["--onnx-dir", str(f["blocker"].parent), "--test-cuts", dev], "onnx"),
+        ]
+    if prog == "make_report":
+        matrix = ["--experiments", str(EXPERIMENTS)]
+        out = ["--out-dir", str(f["blocker"].parent / "r")]
+        return [
+            (["--exp-root", missing, *out, "--experiments", missing], missing),
+            ([], "the following arguments are required"),
+            ([*matrix, "--exp-root", missing, *out], missing),
+            ([*matrix, "--exp-root", str(teacher.parent), "--out-dir", unwritable], unwritable),
+            ([*matrix, "--exp-root", str(teacher.parent), *out, "--preamble", missing], missing),
         ]
     if prog == "prepare_data":
         return [
@@ -182,6 +201,7 @@ def _subprocess(prog: str, argv: List[str]) -> Tuple[object, str]:
 def _in_process(prog: str, argv: List[str], capsys) -> Tuple[object, str]:
     """What ``python -m rnnt_kd.bin.PROG ARGV`` would print on stderr and exit with."""
     module = importlib.import_module(f"rnnt_kd.bin.{prog}")
+    logging.getLogger().handlers.clear()  # handlers of earlier calls write to closed streams
     capsys.readouterr()
     try:
         if hasattr(module, "cli"):
@@ -214,7 +234,9 @@ def test_bad_invocations_give_one_error_line(prog, tiny_data, tiny_teacher, file
     for i, (argv, expected) in enumerate(_cases(prog, tiny_data, tiny_teacher, files)):
         code, err = (_subprocess if i == 0 else lambda p, a: _in_process(p, a, capsys))(prog, argv)
         try:
-            msg = _one_line_error(code, err, prog)
+            # prepare_data's sub-commands name themselves: "prepare_data fbank: error: ..."
+            sub = f" {argv[0]}" if prog == "prepare_data" and argv else ""
+            msg = _one_line_error(code, err, prog + sub)
             assert expected in msg, f"{expected!r} not in {msg!r}"
         except AssertionError as e:
             failures.append(f"{prog} {' '.join(argv)}\n  -> exit {code}: {str(e)[-1500:]}")

@@ -177,5 +177,12 @@ def main(argv: List[str] | None = None) -> Dict[str, Any]:
     return out
 
 
+def cli(argv: List[str] | None = None) -> int:
+    """``python -m rnnt_kd.bin.decode_onnx``: :func:`main`, every user error as one line."""
+    from rnnt_kd.bin.cli_errors import run_cli
+
+    return run_cli("decode_onnx", main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

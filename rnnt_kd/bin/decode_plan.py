@@ -73,5 +73,12 @@ def main(argv: List[str] | None = None) -> int:
     return 0
 
 
+def cli(argv: List[str] | None = None) -> int:
+    """``python -m rnnt_kd.bin.decode_plan``: :func:`main`, every user error as one line."""
+    from rnnt_kd.bin.cli_errors import run_cli
+
+    return run_cli("decode_plan", main, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

@@ -139,5 +139,12 @@ def main(argv: List[str] | None = None) -> Dict[str, Any]:
     return summary
 
 
+def cli(argv: List[str] | None = None) -> int:
+    """``python -m rnnt_kd.bin.export_onnx``: :func:`main`, every user error as one line."""
+    from rnnt_kd.bin.cli_errors import run_cli
+
+    return run_cli("export_onnx", main, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

@@ -546,6 +546,10 @@ def main(argv: List[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"make_report: error: {e}", file=sys.stderr)
         return 2
+    for flag, path in (("--exp-root", args.exp_root), ("--preamble", args.preamble)):
+        if path is not None and not Path(path).exists():  # a report of nothing is no report
+            print(f"make_report: error: {flag}: no such file or directory {path}", file=sys.stderr)
+            return 2
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = collect(Path(args.exp_root), experiments)
@@ -589,5 +593,12 @@ def main(argv: List[str] | None = None) -> int:
     return 0
 
 
+def cli(argv: List[str] | None = None) -> int:
+    """``python -m rnnt_kd.bin.make_report``: :func:`main`, every user error as one line."""
+    from rnnt_kd.bin.cli_errors import run_cli
+
+    return run_cli("make_report", main, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())
