@@ -495,6 +495,8 @@ def test_teacher_cache_lacking_cuts_is_found_before_the_first_step(
         str(tiny_teacher),
         "--teacher-cache",
         str(cache),
+        "--spec-augment",
+        "false",
     )
     msg = _in_process(train_cli.cli, argv, capsys, "train")
     missing = [c.id for c in all_cuts][20:]
