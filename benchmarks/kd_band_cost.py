@@ -69,7 +69,7 @@ def main() -> None:
     band = TeacherBand(ranges, log_probs, lens)
     variants = (("teacher band (before)", False), ("own band + KD band (now)", True))
     samples = {name: [] for name, _ in variants}
-    for name, own in variants:
+    for _name, own in variants:
         step(student, x, xl, y, yl, band, own)  # warm-up
     for _ in range(a.repeats):  # interleaved: a busy machine slows both alike
         for name, own in variants:

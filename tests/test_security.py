@@ -104,7 +104,7 @@ def test_auto_resume_skips_a_malicious_checkpoint(evil, tiny_data, tmp_path):
     assert "skipping bad checkpoint" in r.stderr and "pickled Python objects" in r.stderr
 
 
-def test_decode_transcribe_export_cache_refuse_a_malicious_file(evil, tiny_data, tmp_path):
+def test_decode_transcribe_export_onnx_cache_refuse_a_malicious_file(evil, tiny_data, tmp_path):
     path, marker = evil
     bpe, dev = str(tiny_data["bpe_model"]), str(tiny_data["dev_cuts"])
     wav = next(Path(tiny_data["root"]).rglob("*.flac"))
@@ -126,6 +126,11 @@ def test_decode_transcribe_export_cache_refuse_a_malicious_file(evil, tiny_data,
     _assert_refused(
         _run("export", "--exp-dir", str(path.parent), "--epoch", "1", "--avg", "1",
              "--out", res + "/y.pt"),
+        marker,
+    )  # fmt: skip
+    _assert_refused(
+        _run("export_onnx", "--checkpoint", str(path), "--bpe-model", bpe,
+             "--out-dir", res + "/onnx"),
         marker,
     )  # fmt: skip
     _assert_refused(
