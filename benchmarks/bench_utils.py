@@ -23,7 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -136,3 +136,14 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def print_and_save(res: Dict[str, Any], table: str, json_path: Optional[str]) -> None:
+    """Print a benchmark's table and machine facts (with the load at the end), and write the raw
+    results ``res`` (which has a ``machine`` dict) to ``json_path`` when given."""
+    print(table)
+    res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"\nmachine: {json.dumps(res['machine'])}")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(res, f, indent=1)

@@ -18,7 +18,6 @@ Usage: ``python benchmarks/decode_rtf.py [--num-utts 32] [--repeats 3] [--json F
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any, Callable, Dict, List
@@ -32,7 +31,13 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench_utils import machine_info, markdown_table, median, time_call_cpu  # noqa: E402
+from bench_utils import (  # noqa: E402
+    machine_info,
+    markdown_table,
+    median,
+    print_and_save,
+    time_call_cpu,
+)
 
 from rnnt_kd.model import Transducer, TransducerConfig  # noqa: E402
 from rnnt_kd.search import greedy_search, modified_beam_search  # noqa: E402
@@ -184,12 +189,7 @@ def main() -> None:
     p.add_argument("--json", default=None)
     args = p.parse_args()
     res = run(args)
-    print(report(res))
-    res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    print(f"\nmachine: {json.dumps(res['machine'])}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=1)
+    print_and_save(res, report(res), args.json)
 
 
 if __name__ == "__main__":

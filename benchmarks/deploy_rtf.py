@@ -20,7 +20,6 @@ Usage: ``python benchmarks/deploy_rtf.py [--preset small] [--num-utts 8] [--json
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -35,7 +34,13 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench_utils import machine_info, markdown_table, median, time_call_cpu  # noqa: E402
+from bench_utils import (  # noqa: E402
+    machine_info,
+    markdown_table,
+    median,
+    print_and_save,
+    time_call_cpu,
+)
 
 from rnnt_kd import pruning  # noqa: E402
 from rnnt_kd.data.features import wav_fbank_kaldifeat  # noqa: E402
@@ -244,12 +249,7 @@ def main() -> None:
     if args.checkpoint and not args.bpe_model:
         p.error("--checkpoint needs --bpe-model")
     res = run(args)
-    print(report(res))
-    res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    print(f"\nmachine: {json.dumps(res['machine'])}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=1)
+    print_and_save(res, report(res), args.json)
 
 
 if __name__ == "__main__":

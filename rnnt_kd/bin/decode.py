@@ -148,7 +148,12 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
         check_not_replacing,
         merge_wers,
     )
-    from rnnt_kd.checkpoint import CheckpointError, load_averaged_model, load_model
+    from rnnt_kd.checkpoint import (
+        CheckpointError,
+        check_tokenizer,
+        load_averaged_model,
+        load_model,
+    )
     from rnnt_kd.data import Tokenizer
     from rnnt_kd.data.checks import check_feature_files
     from rnnt_kd.data.datamodule import append_bad_ids, read_cut_manifest
@@ -178,17 +183,7 @@ def main(argv: List[str] | None = None) -> Dict[str, float]:
             model, ckpt = load_model(args.checkpoint)
         else:
             model, ckpt = load_averaged_model(args.exp_dir, args.epoch, args.avg)
-        sha = ckpt.get("tokenizer_sha256")
-        if sha and sha != tokenizer.sha256:
-            raise CheckpointError(
-                f"{args.bpe_model} is not the BPE model this checkpoint was "
-                "trained with (sha256 differs)"
-            )
-        if model.config.vocab_size != tokenizer.vocab_size:
-            raise CheckpointError(
-                f"{args.bpe_model} has {tokenizer.vocab_size} tokens, the model "
-                f"{model.config.vocab_size}"
-            )
+        check_tokenizer(model, ckpt, tokenizer, args.bpe_model)
         lexicon = None
         if args.lexicon is not None:
             from rnnt_kd.search import WordLexicon

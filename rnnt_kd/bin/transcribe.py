@@ -124,7 +124,7 @@ def main(argv: List[str] | None = None) -> None:
             parser.error(f"no such file: {f}")
     if args.onnx_dir is not None:
         return transcribe_onnx(args)
-    from rnnt_kd.checkpoint import CheckpointError, load_model
+    from rnnt_kd.checkpoint import CheckpointError, check_tokenizer, load_model
     from rnnt_kd.data import Tokenizer
     from rnnt_kd.errors import UserError
     from rnnt_kd.utils import pick_device
@@ -133,14 +133,7 @@ def main(argv: List[str] | None = None) -> None:
     try:
         model, ckpt = load_model(args.checkpoint)
         tokenizer = Tokenizer(args.bpe_model)
-        sha = ckpt.get("tokenizer_sha256")
-        if sha and sha != tokenizer.sha256:
-            raise CheckpointError(f"{args.bpe_model} is not the BPE model of {args.checkpoint}")
-        if model.config.vocab_size != tokenizer.vocab_size:
-            raise CheckpointError(
-                f"{args.bpe_model} has {tokenizer.vocab_size} tokens, the model "
-                f"{model.config.vocab_size}"
-            )
+        check_tokenizer(model, ckpt, tokenizer, args.bpe_model)
         out = transcribe(
             model.to(device), tokenizer, args.sound_files, args.method, args.beam_size, device
         )

@@ -16,11 +16,17 @@ from rnnt_kd.checkpoint.files import (
     load_checkpoint,
     save_checkpoint,
 )
-from rnnt_kd.checkpoint.loading import load_averaged_model, load_model, model_from_state
+from rnnt_kd.checkpoint.loading import (
+    check_tokenizer,
+    load_averaged_model,
+    load_model,
+    model_from_state,
+)
 
 __all__ = [
     "CheckpointError",
     "averaged_model_state",
+    "check_tokenizer",
     "epoch_checkpoint",
     "export_model",
     "find_latest_good_checkpoint",

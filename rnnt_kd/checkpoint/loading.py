@@ -47,3 +47,20 @@ def load_averaged_model(
     model = model_from_state(state, last["model_config"])
     model.eval()
     return model, last
+
+
+def check_tokenizer(
+    model: Transducer, ckpt: Dict[str, Any], tokenizer: Any, bpe_model: Any
+) -> None:
+    """Raise :class:`CheckpointError` unless ``tokenizer`` (a ``rnnt_kd.data.Tokenizer`` read from
+    ``bpe_model``) is the one the model was trained with: the same sha256 when the checkpoint
+    records it, and the same vocabulary size."""
+    sha = ckpt.get("tokenizer_sha256")
+    if sha and sha != tokenizer.sha256:
+        raise CheckpointError(
+            f"{bpe_model} is not the BPE model this checkpoint was trained with (sha256 differs)"
+        )
+    if model.config.vocab_size != tokenizer.vocab_size:
+        raise CheckpointError(
+            f"{bpe_model} has {tokenizer.vocab_size} tokens, the model {model.config.vocab_size}"
+        )

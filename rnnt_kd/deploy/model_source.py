@@ -9,7 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-from rnnt_kd.checkpoint import CheckpointError, load_averaged_model, load_model, save_checkpoint
+from rnnt_kd.checkpoint import (
+    CheckpointError,
+    check_tokenizer,
+    load_averaged_model,
+    load_model,
+    save_checkpoint,
+)
 from rnnt_kd.model import Transducer
 
 __all__ = ["CheckpointError", "load_transducer", "save_checkpoint"]
@@ -47,16 +53,6 @@ def load_transducer(
         from rnnt_kd.data import Tokenizer
 
         tokenizer = Tokenizer(bpe_model)
-        sha = ckpt.get("tokenizer_sha256")
-        if sha and sha != tokenizer.sha256:
-            raise CheckpointError(
-                f"{bpe_model} is not the BPE model this checkpoint was trained with "
-                "(sha256 differs)"
-            )
-        if model.config.vocab_size != tokenizer.vocab_size:
-            raise CheckpointError(
-                f"{bpe_model} has {tokenizer.vocab_size} tokens, the model "
-                f"{model.config.vocab_size}"
-            )
+        check_tokenizer(model, ckpt, tokenizer, bpe_model)
     model.eval()
     return model, source
