@@ -70,9 +70,9 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO
-    )
+    from rnnt_kd.utils import setup_logger
+
+    setup_logger(None)  # a fresh stderr handler, also when called in-process
     from rnnt_kd.checkpoint import CheckpointError, load_model
     from rnnt_kd.data import AsrDataModule, Tokenizer, batch_is_empty, batch_to_tensors
     from rnnt_kd.data.datamodule import filter_cuts, load_cuts

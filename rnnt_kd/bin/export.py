@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any, Dict, List
@@ -67,8 +66,9 @@ def main(argv: List[str] | None = None) -> Dict[str, Any]:
         model_from_state,
     )
     from rnnt_kd.checkpoint.export import expand_state_dict
+    from rnnt_kd.utils import setup_logger
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    setup_logger(None)  # a fresh stderr handler, also when called in-process
     try:
         if args.checkpoint:
             ckpt = load_checkpoint(args.checkpoint)

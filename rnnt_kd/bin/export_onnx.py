@@ -64,7 +64,9 @@ def main(argv: List[str] | None = None) -> Dict[str, Any]:
     for f in (args.bpe_model, args.checkpoint):
         if f is not None and not Path(f).is_file():
             parser.error(f"no such file: {f}")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from rnnt_kd.utils import setup_logger
+
+    setup_logger(None)  # a fresh stderr handler, also when called in-process
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401

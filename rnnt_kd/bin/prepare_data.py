@@ -122,7 +122,9 @@ def _user_error(e: BaseException) -> str | None:
 def main(argv: List[str] | None = None) -> int:
     """Run one subcommand; a user error is one ``prepare_data: error:`` line and exit code 2."""
     args = get_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from rnnt_kd.utils import setup_logger
+
+    setup_logger(None)  # a fresh stderr handler, also when called in-process
     try:
         run(args)
     except Exception as e:  # noqa: BLE001 - anything else is re-raised below

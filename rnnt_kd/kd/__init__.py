@@ -20,7 +20,7 @@ from rnnt_kd.kd.teacher import (
     KDBatch,
     OnlineTeacher,
     OtherInputsTeacher,
-    load_teacher,
+    load_teacher_model,
 )
 
 __all__ = [
@@ -32,5 +32,5 @@ __all__ = [
     "band_distill_loss_from_logits",
     "full_vocab_distill_loss",
     "lattice_distill_loss",
-    "load_teacher",
+    "load_teacher_model",
 ]

@@ -46,9 +46,8 @@ class OnlineTeacher:
 
     kind = "online"
 
-    def __init__(self, model: Transducer, tokenizer_sha256: Optional[str] = None) -> None:
+    def __init__(self, model: Transducer) -> None:
         self.model = model
-        self.tokenizer_sha256 = tokenizer_sha256
 
     def features_for(self, batch: KDBatch) -> Tensor:
         """(B, T, F): what the teacher hears for this batch."""
@@ -89,10 +88,8 @@ class OtherInputsTeacher(OnlineTeacher):
 
     kind = "online, other inputs"
 
-    def __init__(
-        self, model: Transducer, inputs: TeacherInputs, tokenizer_sha256: Optional[str] = None
-    ) -> None:
-        super().__init__(model, tokenizer_sha256)
+    def __init__(self, model: Transducer, inputs: TeacherInputs) -> None:
+        super().__init__(model)
         self.inputs = inputs
 
     def features_for(self, batch: KDBatch) -> Tensor:
@@ -109,10 +106,8 @@ class CachedTeacher(OnlineTeacher):
 
     kind = "cached band"
 
-    def __init__(
-        self, model: Transducer, cache: TeacherCache, tokenizer_sha256: Optional[str] = None
-    ) -> None:
-        super().__init__(model, tokenizer_sha256)
+    def __init__(self, model: Transducer, cache: TeacherCache) -> None:
+        super().__init__(model)
         self.cache = cache
 
     def cached_band(self, batch: KDBatch) -> Optional[TeacherBand]:
@@ -148,10 +143,3 @@ def load_teacher_model(
     if device is not None:
         teacher.to(device)
     return teacher, ckpt
-
-
-def load_teacher(
-    path: Path | str, student_config: TransducerConfig, device: Optional[torch.device] = None
-) -> Transducer:
-    """The frozen teacher model of ``path`` (see :func:`load_teacher_model`)."""
-    return load_teacher_model(path, student_config, device)[0]

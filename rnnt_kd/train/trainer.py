@@ -183,7 +183,6 @@ class Trainer:
             return None
         model, ckpt = load_teacher_model(d.teacher_checkpoint, self.model_config, self.device)
         self._check_tokenizer(d.teacher_checkpoint, ckpt, "--teacher-checkpoint")
-        sha = self.tokenizer.sha256
         teacher: OnlineTeacher
         if d.teacher_cache:
             cache = TeacherCache(
@@ -203,11 +202,11 @@ class Trainer:
                     "--teacher-cache with SpecAugment on (--spec-augment true given): the student "
                     "hears masked features, the cached teacher band is the clean-input one"
                 )
-            teacher = CachedTeacher(model, cache, sha)
+            teacher = CachedTeacher(model, cache)
         elif d.teacher_input_cuts:
-            teacher = OtherInputsTeacher(model, TeacherInputs(d.teacher_input_cuts), sha)
+            teacher = OtherInputsTeacher(model, TeacherInputs(d.teacher_input_cuts))
         else:
-            teacher = OnlineTeacher(model, sha)
+            teacher = OnlineTeacher(model)
         log.info(
             "teacher %s (%s): distill-scale %g, type %s, lattice %s, band %s, T=%g",
             d.teacher_checkpoint,
