@@ -1,4 +1,4 @@
-# Preset "default": the committed run (RESULTS.md; 50-75 min for stages 0-6 on 2 CPU cores).
+# Preset "default": the committed run (RESULTS.md; stages 0-6 on 2 CPU cores: see its stage times).
 # Every variable here is a run.sh option (--student-epochs 2 sets student_epochs). How the
 # values were chosen, with numbers: NOTES.md.
 #
@@ -10,7 +10,7 @@
 # Half the espeak training speakers speak with a new timbre crossed from two training variant
 # files (mixed_voices: the teacher's errors sat on held-out variant files, voices it had never
 # heard).
-num_train=8000; num_dev=200; num_test=200; max_vocab=500; utts_per_spk=8; train_text=spliced
+num_train=8000; num_dev=200; num_test=800; max_vocab=500; utts_per_spk=8; train_text=spliced
 train_farfield=0.25; random_text=0.5; mixed_voices=0.5
 # BPE 128 (2.7 tokens per word on the 500-word text) keeps the joiner small on CPU and learns
 # faster from scratch than word-sized units (BPE 500 on a 1000-word text was still on the
