@@ -8,6 +8,11 @@ test set's sampling noise only, not the training run's: a second training of the
 gives other models. :func:`seed_utterance_bootstrap_rel_change` takes both systems trained with
 several seeds and resamples seeds and utterances together, so its interval covers both.
 
+Both take ``clusters``: utterances that share a cluster (e.g. the same sentence read by several
+voices, as in a test set drawn from a small sentence pool) are resampled together, so the
+interval also covers the choice of sentences (a cluster bootstrap; with every utterance its own
+cluster it is the plain one, draw for draw).
+
     >>> ci = paired_bootstrap_rel_change([3, 2, 4], [2, 2, 3], [10, 8, 12])
     >>> round(ci.rel_change, 1)
     -22.2
@@ -21,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Sequence, Tuple, Union
+from typing import Dict, Hashable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -35,6 +40,7 @@ class RelChangeInterval:
     ``p_better``: share of bootstrap samples in which B has fewer errors than A.
     ``num_seeds``: training seeds per system (1: one run each, utterances resampled only);
     ``per_seed``: with several seeds, the relative change of each seed's pair (A run, B run).
+    ``num_clusters``: the resampled units when utterances were resampled in clusters (0: none).
     """
 
     rel_change: float
@@ -45,6 +51,7 @@ class RelChangeInterval:
     num_samples: int
     num_seeds: int = 1
     per_seed: Tuple[float, ...] = ()
+    num_clusters: int = 0
 
 
 def per_utterance_errors(path: Union[str, Path]) -> Dict[str, Tuple[int, int]]:
@@ -63,13 +70,14 @@ def paired_bootstrap_rel_change(
     num_samples: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
+    clusters: Optional[Sequence[Hashable]] = None,
 ) -> RelChangeInterval:
     """Relative change ``100 (E_b - E_a) / E_a`` of the corpus error counts, and its interval.
 
     ``errors_a``, ``errors_b``, ``ref_words``: per utterance, same order (N,); the references
     are only checked for length (both systems share them, so the change of the error counts is
     the change of the WER). Each of ``num_samples`` draws takes N utterances with replacement,
-    the same ones for A and B.
+    the same ones for A and B; with ``clusters`` (N,) labels, C clusters instead.
     """
     a = np.asarray(errors_a, dtype=np.int64)
     b = np.asarray(errors_b, dtype=np.int64)
@@ -80,8 +88,11 @@ def paired_bootstrap_rel_change(
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if a.sum() == 0:
         raise ValueError("system A makes no errors: a relative change is undefined")
-    idx = np.random.default_rng(seed).integers(0, n, size=(num_samples, n))
-    ea, eb = a[idx].sum(axis=1), b[idx].sum(axis=1)
+    (units_a,), num_clusters = _cluster_sums(a[None], clusters)
+    (units_b,), _ = _cluster_sums(b[None], clusters)
+    m = len(units_a)
+    idx = np.random.default_rng(seed).integers(0, m, size=(num_samples, m))
+    ea, eb = units_a[idx].sum(axis=1), units_b[idx].sum(axis=1)
     valid = ea > 0
     rel = 100.0 * (eb[valid] - ea[valid]) / ea[valid]
     low, high = _interval(rel, confidence)
@@ -92,7 +103,23 @@ def paired_bootstrap_rel_change(
         p_better=float(np.mean(eb < ea)),
         num_utts=n,
         num_samples=num_samples,
+        num_clusters=num_clusters,
     )
+
+
+def _cluster_sums(
+    errors: np.ndarray, clusters: Optional[Sequence[Hashable]]
+) -> Tuple[np.ndarray, int]:
+    """(S, N) per-utterance errors -> (S, C) per-cluster sums (clusters in first-seen order),
+    and C (0 when ``clusters`` is None: the utterances are returned as they are)."""
+    if clusters is None:
+        return errors, 0
+    if len(clusters) != errors.shape[1]:
+        raise ValueError(f"clusters: {len(clusters)} labels for {errors.shape[1]} utterances")
+    index: Dict[Hashable, int] = {}
+    inverse = np.array([index.setdefault(c, len(index)) for c in clusters], dtype=np.int64)
+    sums = np.stack([np.bincount(inverse, weights=row, minlength=len(index)) for row in errors])
+    return sums.astype(np.int64), len(index)
 
 
 def _interval(rel: np.ndarray, confidence: float) -> Tuple[float, float]:
@@ -116,6 +143,7 @@ def seed_utterance_bootstrap_rel_change(
     confidence: float = 0.95,
     seed: int = 0,
     pair_seeds: bool = True,
+    clusters: Optional[Sequence[Hashable]] = None,
 ) -> RelChangeInterval:
     """Relative change of the seed-averaged WER of B vs A, with an interval that covers both
     training-seed and test-utterance variation.
@@ -130,6 +158,7 @@ def seed_utterance_bootstrap_rel_change(
       num_samples, confidence, seed: as in :func:`paired_bootstrap_rel_change`.
       pair_seeds: resample (A run, B run) pairs of the same seed together (True), or the seeds
         of A and of B independently (False, for runs whose seeds do not correspond).
+      clusters: (N,) labels; utterances of one label are resampled together (see the module).
     Returns:
       ``rel_change = 100 (mean_s E_b,s - mean_s E_a,s) / mean_s E_a,s`` with ``E_x,s`` the
       corpus error count of seed s (the relative change of the mean WER over seeds, the number
@@ -173,11 +202,14 @@ def seed_utterance_bootstrap_rel_change(
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if a.sum() == 0:
         raise ValueError("system A makes no errors: a relative change is undefined")
+    units_a, num_clusters = _cluster_sums(a, clusters)
+    units_b, _ = _cluster_sums(b, clusters)
+    m = units_a.shape[1]
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(num_samples, n))  # as paired_bootstrap_rel_change draws
+    idx = rng.integers(0, m, size=(num_samples, m))  # as paired_bootstrap_rel_change draws
     # corpus errors of each run on each resampled test set: (num_samples, S)
-    ta = np.stack([row[idx].sum(axis=1) for row in a], axis=1)
-    tb = np.stack([row[idx].sum(axis=1) for row in b], axis=1)
+    ta = np.stack([row[idx].sum(axis=1) for row in units_a], axis=1)
+    tb = np.stack([row[idx].sum(axis=1) for row in units_b], axis=1)
     pick_a = rng.integers(0, a.shape[0], size=(num_samples, a.shape[0]))
     pick_b = pick_a if pair_seeds else rng.integers(0, b.shape[0], size=(num_samples, b.shape[0]))
     rows = np.arange(num_samples)[:, None]
@@ -201,14 +233,34 @@ def seed_utterance_bootstrap_rel_change(
         num_samples=num_samples,
         num_seeds=a.shape[0],
         per_seed=per_seed,
+        num_clusters=num_clusters,
     )
 
 
+def reference_texts(path: Union[str, Path]) -> Dict[str, str]:
+    """{cut_id: reference text} of a ``recogs-*.txt`` file."""
+    return {cut_id: " ".join(ref) for cut_id, ref, _ in read_transcripts(path)}
+
+
+def _sentence_clusters(
+    recogs: Union[str, Path], ids: List[str], cluster_by_reference: bool
+) -> Optional[List[str]]:
+    if not cluster_by_reference:
+        return None
+    refs = reference_texts(recogs)
+    return [refs[i] for i in ids]
+
+
 def compare_recogs(
-    baseline: Union[str, Path], system: Union[str, Path], **kwargs
+    baseline: Union[str, Path],
+    system: Union[str, Path],
+    cluster_by_reference: bool = False,
+    **kwargs,
 ) -> RelChangeInterval:
     """:func:`paired_bootstrap_rel_change` of two ``recogs-*.txt`` files of the same test set
-    (``system`` relative to ``baseline``); raises if their utterances or references differ."""
+    (``system`` relative to ``baseline``); raises if their utterances or references differ.
+    ``cluster_by_reference``: resample sentences (utterances with the same reference text
+    together) instead of utterances."""
     base, sys_ = per_utterance_errors(baseline), per_utterance_errors(system)
     if base.keys() != sys_.keys():
         raise ValueError(f"{baseline} and {system} hold different utterances")
@@ -216,7 +268,11 @@ def compare_recogs(
     if any(base[i][1] != sys_[i][1] for i in ids):
         raise ValueError(f"{baseline} and {system} have different references")
     return paired_bootstrap_rel_change(
-        [base[i][0] for i in ids], [sys_[i][0] for i in ids], [base[i][1] for i in ids], **kwargs
+        [base[i][0] for i in ids],
+        [sys_[i][0] for i in ids],
+        [base[i][1] for i in ids],
+        clusters=_sentence_clusters(baseline, ids, cluster_by_reference),
+        **kwargs,
     )
 
 
@@ -224,11 +280,13 @@ def compare_recogs_over_seeds(
     baselines: Sequence[Union[str, Path]],
     systems: Sequence[Union[str, Path]],
     pair_seeds: bool = True,
+    cluster_by_reference: bool = False,
     **kwargs,
 ) -> RelChangeInterval:
     """:func:`seed_utterance_bootstrap_rel_change` of ``recogs-*.txt`` files of one test set:
     ``baselines[s]`` and ``systems[s]`` decoded by the two runs of seed s (same order). Raises if
-    the files hold other utterances or references."""
+    the files hold other utterances or references. ``cluster_by_reference``: resample sentences
+    (utterances with the same reference text together) instead of utterances."""
     if not baselines or not systems:
         raise ValueError("need at least one recogs file per system")
     tables = [per_utterance_errors(f) for f in [*baselines, *systems]]
@@ -241,5 +299,10 @@ def compare_recogs_over_seeds(
     rows = [[t[i][0] for i in ids] for t in tables]
     k = len(baselines)
     return seed_utterance_bootstrap_rel_change(
-        rows[:k], rows[k:], [tables[0][i][1] for i in ids], pair_seeds=pair_seeds, **kwargs
+        rows[:k],
+        rows[k:],
+        [tables[0][i][1] for i in ids],
+        pair_seeds=pair_seeds,
+        clusters=_sentence_clusters(baselines[0], ids, cluster_by_reference),
+        **kwargs,
     )

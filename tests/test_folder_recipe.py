@@ -109,6 +109,9 @@ def test_results(folder_run):
     assert set(rows["small"]["wer_by_seed"]) == {"42", "43"}
     cell = rows["small_kd"]["rel_change_seeds"]["greedy_search"]["test"]
     assert cell["mean"] == pytest.approx(sum(cell["per_seed"].values()) / 2)
+    # resampled by sentence (utterances of one reference together), and by utterance
+    ci = cell["interval"]
+    assert 0 < ci["num_clusters"] <= ci["num_utts"] and len(ci["utterance_interval"]) == 2
     assert "--seed 43" in (tmp / "exp-root" / "small_kd_seed43" / "command.txt").read_text()
     md = (tmp / "results-dir" / "RESULTS.md").read_text()
     assert "## KD relative change over training seeds (greedy_search)" in md

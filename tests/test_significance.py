@@ -171,3 +171,64 @@ def test_compare_recogs_over_seeds(tmp_path):
     store_transcripts(tmp_path / "other.txt", [("u1", refs["u1"], "A B C")])
     with pytest.raises(ValueError, match="different utterances"):
         compare_recogs_over_seeds([files["base1"]], [tmp_path / "other.txt"])
+
+
+def test_singleton_clusters_are_the_plain_bootstrap():
+    a, b, refs = [4, 0, 3, 5, 1], [2, 1, 3, 4, 0], [9, 5, 8, 9, 4]
+    plain = paired_bootstrap_rel_change(a, b, refs, seed=3)
+    single = paired_bootstrap_rel_change(a, b, refs, seed=3, clusters=list("abcde"))
+    assert (single.low, single.high, single.p_better) == (plain.low, plain.high, plain.p_better)
+    assert single.num_clusters == 5 and plain.num_clusters == 0
+
+
+def test_cluster_bootstrap_matches_exact_enumeration_over_clusters():
+    """Utterances 0+1 and 2+3 are two sentences: the resampling units are the 2 sentences."""
+    a, b = np.array([2, 1, 0, 3]), np.array([1, 1, 2, 2])
+    clusters = ["s1", "s1", "s2", "s2"]
+    sums_a, sums_b = np.array([3, 3]), np.array([2, 4])
+    rels = [
+        100 * (sums_b[list(i)].sum() - sums_a[list(i)].sum()) / sums_a[list(i)].sum()
+        for i in itertools.product(range(2), repeat=2)
+    ]
+    ci = seed_utterance_bootstrap_rel_change(
+        [a], [b], [5] * 4, num_samples=20000, seed=2, clusters=clusters
+    )
+    assert ci.num_clusters == 2 and ci.num_utts == 4
+    assert ci.rel_change == pytest.approx(0.0)
+    assert (ci.low, ci.high) == (pytest.approx(min(rels)), pytest.approx(max(rels)))
+
+
+def test_correlated_utterances_widen_the_interval_when_clustered():
+    """Ten voices read each of 20 sentences; KD helps on some sentences and hurts on others:
+    the sentence bootstrap must be wider than the one that treats the 200 readings as
+    independent."""
+    rng = np.random.default_rng(0)
+    effect = rng.choice([-2, 2], size=20)  # per sentence
+    a = rng.integers(2, 5, size=(20, 10))
+    b = np.clip(a + effect[:, None], 0, None)
+    clusters = np.repeat(np.arange(20), 10)
+    kwargs = dict(num_samples=4000, seed=0)
+    plain = paired_bootstrap_rel_change(a.ravel(), b.ravel(), [10] * 200, **kwargs)
+    grouped = paired_bootstrap_rel_change(
+        a.ravel(), b.ravel(), [10] * 200, clusters=list(clusters), **kwargs
+    )
+    assert grouped.rel_change == plain.rel_change
+    assert grouped.high - grouped.low > 2 * (plain.high - plain.low)
+
+
+def test_compare_recogs_clusters_by_reference(tmp_path):
+    refs = ["A B C", "A B C", "D E", "D E", "F"]
+    base = [("u1", refs[0], "A B"), ("u2", refs[1], "A C"), ("u3", refs[2], "D E"),
+            ("u4", refs[3], "X E"), ("u5", refs[4], "F")]  # fmt: skip
+    kd = [("u1", refs[0], "A B C"), ("u2", refs[1], "A C"), ("u3", refs[2], "D"),
+          ("u4", refs[3], "D E"), ("u5", refs[4], "G")]  # fmt: skip
+    for name, rows in (("base", base), ("kd", kd)):
+        store_transcripts(
+            tmp_path / f"{name}.txt", [(i, r.split(), h.split()) for i, r, h in rows]
+        )
+    ci = compare_recogs(tmp_path / "base.txt", tmp_path / "kd.txt", cluster_by_reference=True)
+    assert ci.num_clusters == 3 and ci.num_utts == 5
+    over_seeds = compare_recogs_over_seeds(
+        [tmp_path / "base.txt"], [tmp_path / "kd.txt"], cluster_by_reference=True
+    )
+    assert (over_seeds.low, over_seeds.high) == (ci.low, ci.high)

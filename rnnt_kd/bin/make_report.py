@@ -183,14 +183,14 @@ def seed_rel_change(
 
 
 def seed_interval(exp_root, row, base, seeds, method, test_set) -> Dict[str, Any]:
-    """The bootstrap interval over seeds and utterances of the KD relative change of the
-    seed-averaged WER (``rnnt_kd.significance.compare_recogs_over_seeds``), from each seed's
-    pair of ``recogs`` files; empty when that function or a file is missing."""
-    try:
-        from rnnt_kd.significance import compare_recogs_over_seeds
-    except ImportError:
-        return {}
+    """The bootstrap interval over seeds and test sentences of the KD relative change of the
+    seed-averaged WER (``rnnt_kd.significance.compare_recogs_over_seeds``, utterances with the
+    same reference resampled together: a synthetic test set reads each sentence in several
+    voices), from each seed's pair of ``recogs`` files; ``utterance_interval`` holds the
+    interval that resamples utterances one by one. Empty when a file is missing."""
     from dataclasses import asdict
+
+    from rnnt_kd.significance import compare_recogs_over_seeds
 
     files: Dict[str, List[Path]] = {"base": [], "kd": []}
     for s in seeds:
@@ -202,7 +202,10 @@ def seed_interval(exp_root, row, base, seeds, method, test_set) -> Dict[str, Any
             files[key].append(found[-1])
     if not any(per_utterance_total(f) for f in files["base"]):
         return {}  # no baseline errors: a relative change is undefined
-    return asdict(compare_recogs_over_seeds(files["base"], files["kd"]))
+    out = asdict(compare_recogs_over_seeds(files["base"], files["kd"], cluster_by_reference=True))
+    plain = compare_recogs_over_seeds(files["base"], files["kd"])
+    out["utterance_interval"] = [plain.low, plain.high]
+    return out
 
 
 def per_utterance_total(recogs: Path) -> int:
@@ -228,7 +231,9 @@ def kd_intervals(exp_root: Path, row: Dict[str, Any], base: Dict[str, Any]) -> D
             f_kd = exp_root / row["name"] / method / f"recogs-{s}-{suffix}.txt"
             f_base = exp_root / base["name"] / method / f"recogs-{s}-{base_suffix}.txt"
             if f_kd.is_file() and f_base.is_file() and base["wer"][method].get(s):
-                out.setdefault(method, {})[s] = asdict(compare_recogs(f_base, f_kd))
+                out.setdefault(method, {})[s] = asdict(
+                    compare_recogs(f_base, f_kd, cluster_by_reference=True)
+                )
     return out
 
 
@@ -250,9 +255,10 @@ def interval_table(rows: List[Dict[str, Any]], notes: bool = False) -> List[str]
         f"## How sure is the KD effect? ({method})",
         "",
         f"KD relative WER change with its 95 % interval and the share of resamplings in which "
-        f"KD has fewer errors (paired bootstrap over the test utterances, "
-        f"{num_samples} resamplings, `rnnt_kd.significance`). This is the test sets' "
-        "sampling noise only; a second training run adds its own"
+        f"KD has fewer errors (paired bootstrap over the test sentences: the utterances of one "
+        f"reference text are resampled together; {num_samples} resamplings, "
+        "`rnnt_kd.significance`). This is the test sets' sampling noise only; a second "
+        "training run adds its own"
         + (" (NOTES.md)." if notes else " (train several seeds: conf/experiments.txt)."),
         "",
         "| model | " + " | ".join(sets) + " |",
@@ -388,11 +394,14 @@ def seeds_table(rows: List[Dict[str, Any]]) -> List[str]:
         "",
         "Each seed's KD run against the baseline run of the same seed, the mean of those "
         "changes, and the change of the seed-averaged WER with its 95 % interval over seeds "
-        "and test utterances and the share of resamplings in which KD has fewer errors "
+        "and test sentences (the utterances of one reference text resampled together: a "
+        "sentence is read by several voices) and the share of resamplings in which KD has "
+        "fewer errors; the last column resamples utterances one by one instead "
         "(`rnnt_kd.significance.compare_recogs_over_seeds`).",
         "",
-        "| model | set | per seed | mean | seed-averaged WER change [95 %], P |",
-        "|---|---|---|---|---|",
+        "| model | set | per seed | mean | seed-averaged WER change [95 %], P "
+        "| [95 %] over utterances |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         for test_set, c in r["rel_change_seeds"].get(method, {}).items():
@@ -404,7 +413,12 @@ def seeds_table(rows: List[Dict[str, Any]]) -> List[str]:
                 if ci
                 else ""
             )
-            lines.append(f"| {r['name']} | {test_set} | {per_seed} | {c['mean']:+.1f}% | {cell} |")
+            utt = (ci or {}).get("utterance_interval")
+            utt_cell = f"[{utt[0]:+.1f}, {utt[1]:+.1f}]" if utt else ""
+            lines.append(
+                f"| {r['name']} | {test_set} | {per_seed} | {c['mean']:+.1f}% | {cell} "
+                f"| {utt_cell} |"
+            )
     return lines + [""]
 
 
