@@ -37,6 +37,7 @@ invocation="./run.sh$(printf ' %q' "$@")"  # RESULTS.md names the commands that 
 : "${stage0_outputs=}"              # what stage 0 makes (a rerun redoes it when one is gone);
                                     # empty: the part folders under $corpus_dir
 : "${onnx_models=}"                 # stage 7: these experiments (empty: every decoded one)
+: "${onnx_methods=}"                # stage 7: these search methods (empty: $decode_methods)
 : "${sweep_experiment=}" "${sweep_scales=0.1 0.3 1.0}" "${sweep_temperatures=1.0}"
 # $(prune S E) in conf/experiments.txt: fine-tune the teacher at a low LR with no warm-up,
 # pruning from the first step to 2/3 of the run (every 1/20 of that: --prune-every 0), then at
@@ -224,23 +225,31 @@ stage6() {
 # Stage 7 (optional): models as sherpa-onnx files (float32 and int8), decoded by sherpa-onnx
 # from the audio; the report then tables them beside rnnt-kd's own decoding (docs/DEPLOY.md)
 stage7() {
-  local t0 plan dir epoch avg_n m int8
+  local t0 plan dir epoch avg_n
   t0=$(date +%s)
   plan=$(decode_plan)
+  pool_start "$run_jobs"
   while read -r dir epoch avg_n; do
     [ -z "$onnx_models" ] || [[ " $onnx_models " == *" $(basename "$dir") "* ]] || continue
-    log "ONNX export + sherpa-onnx decoding of $dir"
-    PY -m rnnt_kd.bin.export_onnx --exp-dir "$dir" --epoch "$epoch" --avg "$avg_n" \
-      --bpe-model "$bpe_model" --out-dir "$dir/onnx"
-    for m in $decode_methods; do
-      for int8 in "" --int8; do
-        PY -m rnnt_kd.bin.decode_onnx --onnx-dir "$dir/onnx" $int8 \
-          --test-cuts "${test_cuts[@]}" --method "$m" --beam-size "$beam_size" \
-          --res-dir "$dir/onnx/$m" --num-threads "$run_threads"
-      done
-    done
+    log "ONNX export + sherpa-onnx decoding of $dir (log: $exp_root/log/onnx-$(basename "$dir").log)"
+    pool_run eval 'onnx_model "$dir" "$epoch" "$avg_n" > "$exp_root/log/onnx-$(basename "$dir").log" 2>&1'
   done <<< "$plan"
+  pool_wait || { log "an ONNX export or decoding failed: see $exp_root/log/onnx-*.log"; return 1; }
   report 7 onnx "$t0"
+}
+# onnx_model DIR EPOCH AVG: one model as sherpa-onnx files, decoded float32 and int8 with
+# $run_threads onnxruntime threads (the RTF the report tables)
+onnx_model() {
+  local m int8
+  PY -m rnnt_kd.bin.export_onnx --exp-dir "$1" --epoch "$2" --avg "$3" \
+    --bpe-model "$bpe_model" --out-dir "$1/onnx"
+  for m in ${onnx_methods:-$decode_methods}; do
+    for int8 in "" --int8; do
+      PY -m rnnt_kd.bin.decode_onnx --onnx-dir "$1/onnx" $int8 \
+        --test-cuts "${test_cuts[@]}" --method "$m" --beam-size "$beam_size" \
+        --res-dir "$1/onnx/$m" --num-threads "$run_threads"
+    done
+  done
 }
 # Stage 8 (optional, once per preset to choose --distill-scale / --distill-temperature on dev):
 # the experiment $sweep_experiment (default: the first KD one) at each setting, beside its

@@ -38,5 +38,8 @@ parallel_runs=true
 distill_scale=1.0; distill_temperature=2.0; teacher_cache=true; clean_teacher=false
 # decoding: average the last 2 epochs; the closed 500-word vocabulary as a lexicon too
 avg=2; decode_methods="greedy_search modified_beam_search"; lexicon_decoding=true
-onnx_models=""
+# stage 7 (./run.sh --stage 7 --stop-stage 7): the first seed's models as sherpa-onnx files,
+# decoded float32 and int8 with modified beam search (~4 min a model on 2 slow cores)
+onnx_models="teacher sparse60 sparse60_kd sparse90 sparse90_kd small small_kd"
+onnx_methods=modified_beam_search
 sweep_experiment=sparse90_kd
