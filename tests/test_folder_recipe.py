@@ -115,6 +115,10 @@ def test_results(folder_run):
     assert "--seed 43" in (tmp / "exp-root" / "small_kd_seed43" / "command.txt").read_text()
     md = (tmp / "results-dir" / "RESULTS.md").read_text()
     assert "## KD relative change over training seeds (greedy_search)" in md
+    # every pruned model's per-tensor sparsity: a table row and the heat map
+    assert re.search(r"^\| sparse80_kd \| 8\d\.\d% \| \d+ \|", md, re.M)
+    assert "0" == re.search(r"^\| sparse80 \|(?:[^|]*\|){5} (\d+) \|", md, re.M).group(1)
+    assert (tmp / "results-dir" / "layer_sparsity.png").is_file()
     # the commands that ran, every stage's time, only files that exist
     assert re.search(
         r"^Produced by `\./run\.sh --preset tiny .*` \(stages 0, 1, 2, 3, 4, 5, 6\)", md, re.M

@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from rnnt_kd import layer_sparsity_report
 from rnnt_kd.experiments import Experiment, read_experiments, seed_runs, train_config
 from rnnt_kd.utils import str2bool
 
@@ -40,7 +41,7 @@ def get_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--experiments", required=True, help="the recipe's experiment matrix")
     p.add_argument("--exp-root", required=True)
-    p.add_argument("--out-dir", required=True, help="RESULTS.md, results.json, wer_vs_sparsity.png")
+    p.add_argument("--out-dir", required=True, help="RESULTS.md, results.json and the plots")
     p.add_argument(
         "--stage-times",
         default=None,
@@ -59,7 +60,8 @@ def get_parser() -> argparse.ArgumentParser:
         "--plot",
         type=str2bool,
         default=True,
-        help="write wer_vs_sparsity.png and link it when there are pruned models",
+        help="write wer_vs_sparsity.png and layer_sparsity.png (per-tensor sparsity) and link "
+        "them when there are pruned models",
     )
     return p
 
@@ -441,8 +443,10 @@ def write_markdown(
     preamble: str = "",
     with_plot: bool = True,
     exp_root: Optional[Path] = None,
+    sparsity_plot: str = "",
 ) -> None:
-    """RESULTS.md; ``exp_root``: where to find stage 7's sherpa-onnx results, if any."""
+    """RESULTS.md; ``exp_root``: where to find stage 7's sherpa-onnx results, if any;
+    ``sparsity_plot``: the per-tensor sparsity plot's file name beside it, if one was made."""
     lines = [f"# Results: {recipe} (preset `{preset}`)", ""]
     if preamble:
         lines += [preamble.rstrip("\n"), ""]
@@ -520,6 +524,7 @@ def write_markdown(
     if with_plot:
         lines += ["![WER vs sparsity](wer_vs_sparsity.png)", ""]
     lines += export_table(rows)
+    lines += layer_sparsity_report.table(rows, sparsity_plot)
     lines += deploy_section(exp_root, rows) if exp_root is not None else []
     lines += ["## Commands", ""]
     for r in rows:
@@ -577,6 +582,9 @@ def main(argv: List[str] | None = None) -> int:
     if args.corpus_info and Path(args.corpus_info).is_file():
         corpus_info = json.loads(Path(args.corpus_info).read_text())
     with_plot = args.plot and plot(rows, out / "wer_vs_sparsity.png")
+    sparsity_plot = "layer_sparsity.png"
+    if not (args.plot and layer_sparsity_report.plot(rows, out / sparsity_plot)):
+        sparsity_plot = ""
     preamble = Path(args.preamble).read_text() if args.preamble else ""
     write_markdown(
         rows,
@@ -588,6 +596,7 @@ def main(argv: List[str] | None = None) -> int:
         preamble,
         with_plot=with_plot,
         exp_root=Path(args.exp_root),
+        sparsity_plot=sparsity_plot,
     )
     (out / "results.json").write_text(
         json.dumps(
