@@ -31,6 +31,9 @@ teacher_model="--model-preset small"
 small_model="--model-preset tiny --encoder-dim 64 --num-encoder-layers 2 --feedforward-dim 256 --decoder-dim 96 --joiner-dim 96"
 teacher_epochs=14; teacher_anneal=5; teacher_world_size=2
 student_epochs=4; sparse60_epochs=2; small_epochs=3; sparse_anneal_share=0.3333; small_anneal_share=0.5
+# every student pair (without / with KD) trains with two seeds: the KD change is reported as
+# the mean over seeds with an interval over seeds and test sentences (RESULTS.md)
+student_seeds="42 43"
 parallel_runs=true
 # distillation: weight and temperature chosen on dev (stage 8 -> sweep_kd.md); the teacher's
 # band is computed once (teacher_cache); clean_teacher=true: the teacher hears the clean

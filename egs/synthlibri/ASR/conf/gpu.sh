@@ -9,6 +9,7 @@ teacher_model="--model-preset large --use-ctc true --layer-scale 0.1"
 small_model="--model-preset medium --use-ctc true --layer-scale 0.1"
 teacher_epochs=10; teacher_anneal=0; teacher_world_size=""   # "": --world-size
 student_epochs=4; sparse60_epochs=4; small_epochs=10; sparse_anneal_share=0; small_anneal_share=0
+student_seeds="42 43"
 parallel_runs=true
 # SpecAugment is on: the students' teacher must hear the masked features, so no cached band
 distill_scale=0.3; distill_temperature=1.0; teacher_cache=false; clean_teacher=false

@@ -11,6 +11,7 @@ teacher_model="--model-preset tiny --encoder-dim 64 --feedforward-dim 128 --deco
 small_model="--model-preset tiny --encoder-dim 32 --num-heads 2 --num-encoder-layers 1 --feedforward-dim 64 --decoder-dim 32 --joiner-dim 32"
 teacher_epochs=2; teacher_anneal=1; teacher_world_size=1
 student_epochs=1; sparse60_epochs=1; small_epochs=2; sparse_anneal_share=0.3333; small_anneal_share=0.5
+student_seeds=42  # one seed: the toy run checks the pipeline, not the effect
 parallel_runs=true
 # distillation
 distill_scale=0.3; distill_temperature=1.0; teacher_cache=true; clean_teacher=false
