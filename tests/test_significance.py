@@ -223,9 +223,7 @@ def test_compare_recogs_clusters_by_reference(tmp_path):
     kd = [("u1", refs[0], "A B C"), ("u2", refs[1], "A C"), ("u3", refs[2], "D"),
           ("u4", refs[3], "D E"), ("u5", refs[4], "G")]  # fmt: skip
     for name, rows in (("base", base), ("kd", kd)):
-        store_transcripts(
-            tmp_path / f"{name}.txt", [(i, r.split(), h.split()) for i, r, h in rows]
-        )
+        store_transcripts(tmp_path / f"{name}.txt", [(i, r.split(), h.split()) for i, r, h in rows])
     ci = compare_recogs(tmp_path / "base.txt", tmp_path / "kd.txt", cluster_by_reference=True)
     assert ci.num_clusters == 3 and ci.num_utts == 5
     over_seeds = compare_recogs_over_seeds(
