@@ -54,15 +54,6 @@ class RelChangeInterval:
     num_clusters: int = 0
 
 
-def per_utterance_errors(path: Union[str, Path]) -> Dict[str, Tuple[int, int]]:
-    """{cut_id: (word errors, reference words)} of a ``recogs-*.txt`` file."""
-    out = {}
-    for cut_id, ref, hyp in read_transcripts(path):
-        stats = compute_wer([ref], [hyp])
-        out[cut_id] = (stats.errors, stats.ref_words)
-    return out
-
-
 def paired_bootstrap_rel_change(
     errors_a: Sequence[int],
     errors_b: Sequence[int],
@@ -237,18 +228,48 @@ def seed_utterance_bootstrap_rel_change(
     )
 
 
-def reference_texts(path: Union[str, Path]) -> Dict[str, str]:
-    """{cut_id: reference text} of a ``recogs-*.txt`` file."""
-    return {cut_id: " ".join(ref) for cut_id, ref, _ in read_transcripts(path)}
+@dataclass(frozen=True)
+class AlignedRecogs:
+    """``recogs-*.txt`` files of one test set, read once and aligned by cut id (sorted).
+
+    ``errors_a`` (S_a, N) and ``errors_b`` (S_b, N): word errors per file and utterance;
+    ``ref_words`` (N,): reference words; ``references`` (N,): reference texts (the clusters of
+    ``cluster_by_reference``)."""
+
+    errors_a: List[List[int]]
+    errors_b: List[List[int]]
+    ref_words: List[int]
+    references: List[str]
 
 
-def _sentence_clusters(
-    recogs: Union[str, Path], ids: List[str], cluster_by_reference: bool
-) -> Optional[List[str]]:
-    if not cluster_by_reference:
-        return None
-    refs = reference_texts(recogs)
-    return [refs[i] for i in ids]
+def align_recogs(
+    baselines: Sequence[Union[str, Path]], systems: Sequence[Union[str, Path]]
+) -> AlignedRecogs:
+    """Read every file once; raises if they hold other utterances or references."""
+    if not baselines or not systems:
+        raise ValueError("need at least one recogs file per system")
+    files = [*baselines, *systems]
+    tables = []
+    for f in files:
+        table = {}
+        for cut_id, ref, hyp in read_transcripts(f):
+            stats = compute_wer([ref], [hyp])
+            table[cut_id] = (stats.errors, stats.ref_words, " ".join(ref))
+        tables.append(table)
+    ids = sorted(tables[0])
+    for f, t in zip(files, tables):
+        if t.keys() != tables[0].keys():
+            raise ValueError(f"{f} and {files[0]} hold different utterances")
+        if any(t[i][2] != tables[0][i][2] for i in ids):
+            raise ValueError(f"{f} and {files[0]} have different references")
+    rows = [[t[i][0] for i in ids] for t in tables]
+    k = len(baselines)
+    return AlignedRecogs(
+        errors_a=rows[:k],
+        errors_b=rows[k:],
+        ref_words=[tables[0][i][1] for i in ids],
+        references=[tables[0][i][2] for i in ids],
+    )
 
 
 def compare_recogs(
@@ -261,17 +282,12 @@ def compare_recogs(
     (``system`` relative to ``baseline``); raises if their utterances or references differ.
     ``cluster_by_reference``: resample sentences (utterances with the same reference text
     together) instead of utterances."""
-    base, sys_ = per_utterance_errors(baseline), per_utterance_errors(system)
-    if base.keys() != sys_.keys():
-        raise ValueError(f"{baseline} and {system} hold different utterances")
-    ids = sorted(base)
-    if any(base[i][1] != sys_[i][1] for i in ids):
-        raise ValueError(f"{baseline} and {system} have different references")
+    r = align_recogs([baseline], [system])
     return paired_bootstrap_rel_change(
-        [base[i][0] for i in ids],
-        [sys_[i][0] for i in ids],
-        [base[i][1] for i in ids],
-        clusters=_sentence_clusters(baseline, ids, cluster_by_reference),
+        r.errors_a[0],
+        r.errors_b[0],
+        r.ref_words,
+        clusters=r.references if cluster_by_reference else None,
         **kwargs,
     )
 
@@ -287,22 +303,12 @@ def compare_recogs_over_seeds(
     ``baselines[s]`` and ``systems[s]`` decoded by the two runs of seed s (same order). Raises if
     the files hold other utterances or references. ``cluster_by_reference``: resample sentences
     (utterances with the same reference text together) instead of utterances."""
-    if not baselines or not systems:
-        raise ValueError("need at least one recogs file per system")
-    tables = [per_utterance_errors(f) for f in [*baselines, *systems]]
-    ids = sorted(tables[0])
-    for f, t in zip([*baselines, *systems], tables):
-        if t.keys() != tables[0].keys():
-            raise ValueError(f"{f} and {baselines[0]} hold different utterances")
-        if any(t[i][1] != tables[0][i][1] for i in ids):
-            raise ValueError(f"{f} and {baselines[0]} have different references")
-    rows = [[t[i][0] for i in ids] for t in tables]
-    k = len(baselines)
+    r = align_recogs(baselines, systems)
     return seed_utterance_bootstrap_rel_change(
-        rows[:k],
-        rows[k:],
-        [tables[0][i][1] for i in ids],
+        r.errors_a,
+        r.errors_b,
+        r.ref_words,
         pair_seeds=pair_seeds,
-        clusters=_sentence_clusters(baselines[0], ids, cluster_by_reference),
+        clusters=r.references if cluster_by_reference else None,
         **kwargs,
     )

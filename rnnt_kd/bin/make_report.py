@@ -192,7 +192,7 @@ def seed_interval(exp_root, row, base, seeds, method, test_set) -> Dict[str, Any
     interval that resamples utterances one by one. Empty when a file is missing."""
     from dataclasses import asdict
 
-    from rnnt_kd.significance import compare_recogs_over_seeds
+    from rnnt_kd.significance import align_recogs, seed_utterance_bootstrap_rel_change
 
     files: Dict[str, List[Path]] = {"base": [], "kd": []}
     for s in seeds:
@@ -202,19 +202,14 @@ def seed_interval(exp_root, row, base, seeds, method, test_set) -> Dict[str, Any
             if not found:
                 return {}
             files[key].append(found[-1])
-    if not any(per_utterance_total(f) for f in files["base"]):
+    recogs = align_recogs(files["base"], files["kd"])
+    if not any(sum(e) for e in recogs.errors_a):
         return {}  # no baseline errors: a relative change is undefined
-    out = asdict(compare_recogs_over_seeds(files["base"], files["kd"], cluster_by_reference=True))
-    plain = compare_recogs_over_seeds(files["base"], files["kd"])
+    args = (recogs.errors_a, recogs.errors_b, recogs.ref_words)
+    out = asdict(seed_utterance_bootstrap_rel_change(*args, clusters=recogs.references))
+    plain = seed_utterance_bootstrap_rel_change(*args)
     out["utterance_interval"] = [plain.low, plain.high]
     return out
-
-
-def per_utterance_total(recogs: Path) -> int:
-    """Word errors of a ``recogs`` file."""
-    from rnnt_kd.significance import per_utterance_errors
-
-    return sum(e for e, _ in per_utterance_errors(recogs).values())
 
 
 def kd_intervals(exp_root: Path, row: Dict[str, Any], base: Dict[str, Any]) -> Dict[str, Any]:
