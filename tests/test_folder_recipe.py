@@ -109,6 +109,10 @@ def test_results(folder_run):
     assert set(rows["small"]["wer_by_seed"]) == {"42", "43"}
     cell = rows["small_kd"]["rel_change_seeds"]["greedy_search"]["test"]
     assert cell["mean"] == pytest.approx(sum(cell["per_seed"].values()) / 2)
+    by_seed = rows["small_kd"]["wer_by_seed"]
+    assert cell["wer_kd"] == pytest.approx(
+        (by_seed["42"]["greedy_search"]["test"] + by_seed["43"]["greedy_search"]["test"]) / 2
+    )
     # resampled by sentence (utterances of one reference together), and by utterance
     ci = cell["interval"]
     assert 0 < ci["num_clusters"] <= ci["num_utts"] and len(ci["utterance_interval"]) == 2

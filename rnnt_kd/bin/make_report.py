@@ -157,8 +157,9 @@ def rel_changes(base: Dict[str, float], kd: Dict[str, float]) -> Dict[str, float
 def seed_rel_change(
     exp_root: Path, row: Dict[str, Any], base: Dict[str, Any], seeds: Sequence[str]
 ) -> Dict[str, Any]:
-    """``{method: {set: {"mean", "per_seed", ["interval"]}}}``: the KD relative change of each
-    seed (KD run against the baseline run of the same seed), their mean, and where
+    """``{method: {set: {"mean", "per_seed", "wer_base", "wer_kd", ["interval"]}}}``: the KD
+    relative change of each seed (KD run against the baseline run of the same seed), their mean,
+    each system's WER averaged over the seeds, and where
     ``rnnt_kd.significance`` has it, the change of the seed-averaged WER with an interval over
     seeds and test utterances (``interval``: rel_change, low, high, p_better, ...)."""
     out: Dict[str, Any] = {}
@@ -176,6 +177,11 @@ def seed_rel_change(
             cell: Dict[str, Any] = {
                 "mean": statistics.fmean(values),
                 "per_seed": dict(zip(seeds, values)),
+                # the WER of each system averaged over the seeds
+                "wer_base": statistics.fmean(
+                    base["wer_by_seed"][s][method][test_set] for s in seeds
+                ),
+                "wer_kd": statistics.fmean(row["wer_by_seed"][s][method][test_set] for s in seeds),
             }
             interval = seed_interval(exp_root, row, base, seeds, method, test_set)
             if interval:
@@ -389,16 +395,17 @@ def seeds_table(rows: List[Dict[str, Any]]) -> List[str]:
     lines = [
         f"## KD relative change over training seeds ({method})",
         "",
-        "Each seed's KD run against the baseline run of the same seed, the mean of those "
+        "The WER without and with KD averaged over the seeds, each seed's KD run against the "
+        "baseline run of the same seed, the mean of those "
         "changes, and the change of the seed-averaged WER with its 95 % interval over seeds "
         "and test sentences (the utterances of one reference text resampled together: a "
         "sentence is read by several voices) and the share of resamplings in which KD has "
         "fewer errors; the last column resamples utterances one by one instead "
         "(`rnnt_kd.significance.compare_recogs_over_seeds`).",
         "",
-        "| model | set | per seed | mean | seed-averaged WER change [95 %], P "
-        "| [95 %] over utterances |",
-        "|---|---|---|---|---|---|",
+        "| model | set | WER no KD -> KD | per seed | mean | seed-averaged WER change "
+        "[95 %], P | [95 %] over utterances |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         for test_set, c in r["rel_change_seeds"].get(method, {}).items():
@@ -412,8 +419,9 @@ def seeds_table(rows: List[Dict[str, Any]]) -> List[str]:
             )
             utt = (ci or {}).get("utterance_interval")
             utt_cell = f"[{utt[0]:+.1f}, {utt[1]:+.1f}]" if utt else ""
+            wers = f"{c['wer_base']:.2f} -> {c['wer_kd']:.2f}" if "wer_kd" in c else ""
             lines.append(
-                f"| {r['name']} | {test_set} | {per_seed} | {c['mean']:+.1f}% | {cell} "
+                f"| {r['name']} | {test_set} | {wers} | {per_seed} | {c['mean']:+.1f}% | {cell} "
                 f"| {utt_cell} |"
             )
     return lines + [""]
