@@ -199,6 +199,8 @@ decode_model() {
   # the decoded model as an inference file, sparse weights packed (the report tables the sizes)
   PY -m rnnt_kd.bin.export --exp-dir "$1" --epoch "$2" --avg "$3" \
     --json "$1/pretrained-epoch-$2-avg-$3.json"
+  # (marked here, not with "&&" after the call: errexit is off on the left of "&&")
+  model_done_mark 6.decode "$1" "$2" "$3" "$decode_methods $lexicon_decoding"
 }
 # report N NAME T0: RESULTS.md, results.json and the plot, with this stage's time so far
 report() {
@@ -216,12 +218,25 @@ stage6() {
   plan=$(decode_plan)
   pool_start "$run_jobs"
   while read -r dir epoch avg_n; do
+    if model_done 6.decode "$dir" "$epoch" "$avg_n" "$decode_methods $lexicon_decoding"; then
+      log "decoding $dir: done before (an interrupted stage 6 resumes)"; continue
+    fi
     log "decoding $dir (log: $exp_root/log/decode-$(basename "$dir").log)"
     pool_run eval 'decode_model "$dir" "$epoch" "$avg_n" > "$exp_root/log/decode-$(basename "$dir").log" 2>&1'
   done <<< "$plan"
   pool_wait || { log "a decoding failed: see $exp_root/log/decode-*.log"; return 1; }
   report 6 decode "$t0"
+  rm -f "$done_dir"/6.decode.*  # the finished stage's own marker replaces them
 }
+# model_done STAGE DIR EPOCH AVG SETTINGS: DIR was processed by an unfinished run of STAGE with
+# the same epoch, avg, settings and test sets, after its checkpoint was written (the marker
+# $done_dir/STAGE.<dir> that model_done_mark writes); a retrained model or other settings redo it
+model_done() {
+  local m=$done_dir/$1.$(basename "$2")
+  [ -f "$m" ] && [ "$m" -nt "$2/epoch-$3.pt" ] && [ "$(cat "$m")" = "$(model_signature "${@:3}")" ]
+}
+model_done_mark() { model_signature "${@:3}" > "$done_dir/$1.$(basename "$2")"; }
+model_signature() { echo "epoch $1 avg $2 beam $beam_size settings $3 tests ${test_cuts[*]}"; }
 # Stage 7 (optional): models as sherpa-onnx files (float32 and int8), decoded by sherpa-onnx
 # from the audio; the report then tables them beside rnnt-kd's own decoding (docs/DEPLOY.md)
 stage7() {
@@ -231,11 +246,16 @@ stage7() {
   pool_start "$run_jobs"
   while read -r dir epoch avg_n; do
     [ -z "$onnx_models" ] || [[ " $onnx_models " == *" $(basename "$dir") "* ]] || continue
+    if model_done 7.onnx "$dir" "$epoch" "$avg_n" "${onnx_methods:-$decode_methods}"; then
+      log "ONNX export + sherpa-onnx decoding of $dir: done before (an interrupted stage 7 resumes)"
+      continue
+    fi
     log "ONNX export + sherpa-onnx decoding of $dir (log: $exp_root/log/onnx-$(basename "$dir").log)"
     pool_run eval 'onnx_model "$dir" "$epoch" "$avg_n" > "$exp_root/log/onnx-$(basename "$dir").log" 2>&1'
   done <<< "$plan"
   pool_wait || { log "an ONNX export or decoding failed: see $exp_root/log/onnx-*.log"; return 1; }
   report 7 onnx "$t0"
+  rm -f "$done_dir"/7.onnx.*
 }
 # onnx_model DIR EPOCH AVG: one model as sherpa-onnx files, decoded float32 and int8 with
 # $run_threads onnxruntime threads (the RTF the report tables)
@@ -250,6 +270,7 @@ onnx_model() {
         --res-dir "$1/onnx/$m" --num-threads "$run_threads"
     done
   done
+  model_done_mark 7.onnx "$1" "$2" "$3" "${onnx_methods:-$decode_methods}"
 }
 # Stage 8 (optional, once per preset to choose --distill-scale / --distill-temperature on dev):
 # the experiment $sweep_experiment (default: the first KD one) at each setting, beside its

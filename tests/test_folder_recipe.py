@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "egs" / "folder" / "ASR"
 WORDS = "THE CAT DOG SAT ON A MAT RED BLUE BIRD FLEW OVER HOUSE TREE".split()
 MODELS = ["teacher", "sparse80", "sparse80_kd", "small", "small_kd"]
+# every trained run but the last (small_kd, seed 43)
+SEED_DIRS = [*MODELS, "small_seed43"]
 
 pytestmark = pytest.mark.skipif(
     shutil.which("espeak-ng") is None, reason="espeak-ng missing: local/install_corpus_tools.sh"
@@ -144,3 +146,28 @@ def test_rerun_skips_finished_stages(folder_run):
     r = run_recipe(tmp, "--stage", "0", "--stop-stage", "6", "--speaker-regex", "([^_]+)_")
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.count("done before, skipping") == 7
+    # a finished stage 6 leaves its stage marker only: the per-model markers that let an
+    # interrupted stage 6 resume are gone, so a redone stage 6 decodes every model again
+    done = tmp / "exp-root" / ".done"
+    assert (done / "6.decode").is_file() and not list(done.glob("6.decode.*"))
+
+
+def test_interrupted_stage6_resumes_at_the_first_model_not_done(folder_run):
+    tmp, _, _ = folder_run
+    exp, done = tmp / "exp-root", tmp / "exp-root" / ".done"
+    (done / "6.decode").unlink()
+    blocker = exp / "small_kd_seed43" / "greedy_search"
+    shutil.rmtree(blocker)
+    blocker.write_text("")  # its decoding cannot make this directory: stage 6 fails on it
+    r = run_recipe(tmp, "--stage", "6", "--stop-stage", "6")
+    assert r.returncode != 0 and not (done / "6.decode").exists()
+    assert sorted(p.name for p in done.glob("6.decode.*")) == sorted(
+        f"6.decode.{d}" for d in SEED_DIRS
+    )
+    blocker.unlink()
+    r = run_recipe(tmp, "--stage", "6", "--stop-stage", "6")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("done before (an interrupted stage 6 resumes)") == len(SEED_DIRS)
+    decoded = [ln for ln in r.stdout.splitlines() if "decoding " in ln and "(log: " in ln]
+    assert len(decoded) == 1 and "small_kd_seed43" in decoded[0], r.stdout
+    assert (done / "6.decode").is_file() and not list(done.glob("6.decode.*"))
