@@ -200,7 +200,7 @@ decode_model() {
   PY -m rnnt_kd.bin.export --exp-dir "$1" --epoch "$2" --avg "$3" \
     --json "$1/pretrained-epoch-$2-avg-$3.json"
   # (marked here, not with "&&" after the call: errexit is off on the left of "&&")
-  model_done_mark 6.decode "$1" "$2" "$3" "$decode_methods $lexicon_decoding"
+  model_done_mark 6.decode "$1" "$2" "$3" "$decode_settings"
 }
 # report N NAME T0: RESULTS.md, results.json and the plot, with this stage's time so far
 report() {
@@ -218,7 +218,7 @@ stage6() {
   plan=$(decode_plan)
   pool_start "$run_jobs"
   while read -r dir epoch avg_n; do
-    if model_done 6.decode "$dir" "$epoch" "$avg_n" "$decode_methods $lexicon_decoding"; then
+    if model_done 6.decode "$dir" "$epoch" "$avg_n" "$decode_settings"; then
       log "decoding $dir: done before (an interrupted stage 6 resumes)"; continue
     fi
     log "decoding $dir (log: $exp_root/log/decode-$(basename "$dir").log)"
@@ -246,7 +246,7 @@ stage7() {
   pool_start "$run_jobs"
   while read -r dir epoch avg_n; do
     [ -z "$onnx_models" ] || [[ " $onnx_models " == *" $(basename "$dir") "* ]] || continue
-    if model_done 7.onnx "$dir" "$epoch" "$avg_n" "${onnx_methods:-$decode_methods}"; then
+    if model_done 7.onnx "$dir" "$epoch" "$avg_n" "$onnx_methods"; then
       log "ONNX export + sherpa-onnx decoding of $dir: done before (an interrupted stage 7 resumes)"
       continue
     fi
@@ -263,14 +263,14 @@ onnx_model() {
   local m int8
   PY -m rnnt_kd.bin.export_onnx --exp-dir "$1" --epoch "$2" --avg "$3" \
     --bpe-model "$bpe_model" --out-dir "$1/onnx"
-  for m in ${onnx_methods:-$decode_methods}; do
+  for m in $onnx_methods; do
     for int8 in "" --int8; do
       PY -m rnnt_kd.bin.decode_onnx --onnx-dir "$1/onnx" $int8 \
         --test-cuts "${test_cuts[@]}" --method "$m" --beam-size "$beam_size" \
         --res-dir "$1/onnx/$m" --num-threads "$run_threads"
     done
   done
-  model_done_mark 7.onnx "$1" "$2" "$3" "${onnx_methods:-$decode_methods}"
+  model_done_mark 7.onnx "$1" "$2" "$3" "$onnx_methods"
 }
 # Stage 8 (optional, once per preset to choose --distill-scale / --distill-temperature on dev):
 # the experiment $sweep_experiment (default: the first KD one) at each setting, beside its
@@ -309,6 +309,8 @@ template_main() {
   eval_parts=$(printf '%s\n' $dev_parts $test_parts | awk '!seen[$0]++' | xargs)
   fbank_dir=$data_dir/fbank; lang_dir=$data_dir/lang_bpe_$vocab_size; bpe_model=$lang_dir/bpe.model
   done_dir=$exp_root/.done; times=$exp_root/stage_times.tsv
+  # what a stage 6 marker records besides epoch, avg, beam and test sets (stage 7: the methods)
+  decode_settings="$decode_methods $lexicon_decoding"; onnx_methods=${onnx_methods:-$decode_methods}
   recipe=egs/$(basename "$(dirname "$PWD")")/ASR/run.sh
   teacher_ckpt=$exp_root/teacher/epoch-$teacher_epochs.pt
   teacher_world_size=${teacher_world_size:-$world_size}

@@ -419,7 +419,7 @@ def seeds_table(rows: List[Dict[str, Any]]) -> List[str]:
             )
             utt = (ci or {}).get("utterance_interval")
             utt_cell = f"[{utt[0]:+.1f}, {utt[1]:+.1f}]" if utt else ""
-            wers = f"{c['wer_base']:.2f} -> {c['wer_kd']:.2f}" if "wer_kd" in c else ""
+            wers = f"{c['wer_base']:.2f} -> {c['wer_kd']:.2f}"
             lines.append(
                 f"| {r['name']} | {test_set} | {wers} | {per_seed} | {c['mean']:+.1f}% | {cell} "
                 f"| {utt_cell} |"
