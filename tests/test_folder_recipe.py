@@ -115,12 +115,21 @@ def test_results(folder_run):
     assert cell["wer_kd"] == pytest.approx(
         (by_seed["42"]["greedy_search"]["test"] + by_seed["43"]["greedy_search"]["test"]) / 2
     )
+    # the WER tables show the seed average, and KD rel. is the change of the averages
+    mean_kd = rows["small_kd"]["wer_seed_mean"]["greedy_search"]["test"]
+    assert mean_kd == pytest.approx(cell["wer_kd"])
+    assert rows["small_kd"]["rel_change_seed_mean"]["greedy_search"]["test"] == pytest.approx(
+        100 * (cell["wer_kd"] - cell["wer_base"]) / cell["wer_base"]
+    )
+    assert "wer_seed_mean" not in rows["sparse80"]  # one seed: its own run's WER
     # resampled by sentence (utterances of one reference together), and by utterance
     ci = cell["interval"]
     assert 0 < ci["num_clusters"] <= ci["num_utts"] and len(ci["utterance_interval"]) == 2
     assert "--seed 43" in (tmp / "exp-root" / "small_kd_seed43" / "command.txt").read_text()
     md = (tmp / "results-dir" / "RESULTS.md").read_text()
     assert "## KD relative change over training seeds (greedy_search)" in md
+    greedy = md.split("## WER (%), greedy_search")[1]
+    assert re.search(rf"^\| small_kd \| yes \|(?:[^|]*\|){{4}} {mean_kd:.2f} \|", greedy, re.M)
     # every pruned model's per-tensor sparsity: a table row and the heat map
     assert re.search(r"^\| sparse80_kd \| 8\d\.\d% \| \d+ \|", md, re.M)
     assert "0" == re.search(r"^\| sparse80 \|(?:[^|]*\|){5} (\d+) \|", md, re.M).group(1)

@@ -106,7 +106,8 @@ def run_results(d: Path) -> Dict[str, Any]:
 
 def collect(exp_root: Path, experiments: Sequence[Experiment]) -> List[Dict[str, Any]]:
     """One row per experiment of the matrix that has a run: the first seed's results, plus
-    ``wer_by_seed`` and ``run_dirs`` for every seed."""
+    ``wer_by_seed`` and ``run_dirs`` for every seed and, with several seeds, ``wer_seed_mean``
+    and (KD rows) ``rel_change_seed_mean``, which the tables show."""
     rows = []
     for e in experiments:
         runs = seed_runs(exp_root, e.name)
@@ -125,6 +126,8 @@ def collect(exp_root: Path, experiments: Sequence[Experiment]) -> List[Dict[str,
         }
         row.update(run_results(d))
         row["wer_by_seed"] = {str(seed): run_results(p)["wer"] for seed, p in runs.items()}
+        if len(runs) > 1:
+            row["wer_seed_mean"] = seed_mean_wers(row["wer_by_seed"])
         cfg = train_config(d)
         if cfg is not None:
             row["train_config"] = cfg
@@ -143,10 +146,33 @@ def collect(exp_root: Path, experiments: Sequence[Experiment]) -> List[Dict[str,
             continue
         r["rel_change_ci"] = kd_intervals(exp_root, r, b)
         r["rel_change"] = {m: rel_changes(b["wer"].get(m, {}), w) for m, w in r["wer"].items()}
+        if "wer_seed_mean" in r and "wer_seed_mean" in b:
+            r["rel_change_seed_mean"] = {
+                m: rel_changes(b["wer_seed_mean"].get(m, {}), w)
+                for m, w in r["wer_seed_mean"].items()
+            }
         seeds = [s for s in r["wer_by_seed"] if s in b["wer_by_seed"]]
         if len(seeds) > 1:
             r["rel_change_seeds"] = seed_rel_change(exp_root, r, b, seeds)
     return rows
+
+
+def seed_mean_wers(wer_by_seed: Dict[str, Dict[str, Dict[str, float]]]) -> Dict[str, Any]:
+    """``{method: {set: WER averaged over the seeds}}`` for the (method, set) every seed has."""
+    seeds = list(wer_by_seed.values())
+    out: Dict[str, Dict[str, float]] = {}
+    for method, wers in seeds[0].items():
+        for test_set in wers:
+            values = [w.get(method, {}).get(test_set) for w in seeds]
+            if all(v is not None for v in values):
+                out.setdefault(method, {})[test_set] = statistics.fmean(values)
+    return out
+
+
+def table_wers(row: Dict[str, Any]) -> Dict[str, Dict[str, float]]:
+    """The WERs the report tables and plots: the mean over seeds where a row has several, else
+    its one run's."""
+    return row.get("wer_seed_mean") or row["wer"]
 
 
 def rel_changes(base: Dict[str, float], kd: Dict[str, float]) -> Dict[str, float]:
@@ -243,7 +269,8 @@ def kd_intervals(exp_root: Path, row: Dict[str, Any], base: Dict[str, Any]) -> D
 def interval_table(rows: List[Dict[str, Any]], notes: bool = False) -> List[str]:
     """Markdown lines: KD relative change with its bootstrap interval, first method decoded.
     ``notes``: the recipe has a NOTES.md beside RESULTS.md (it compares repeated runs)."""
-    rows = [r for r in rows if r.get("rel_change_ci")]
+    # (rows with several seeds have their intervals over seeds and sentences in seeds_table)
+    rows = [r for r in rows if r.get("rel_change_ci") and not r.get("rel_change_seeds")]
     if not rows:
         return []
     method = next(m for m in METHODS if any(m in r["rel_change_ci"] for r in rows))
@@ -308,16 +335,19 @@ def plot(rows: List[Dict[str, Any]], path: Path, method: Optional[str] = None) -
     fig, axes = plt.subplots(1, len(sets), figsize=(3.2 * len(sets), 3.2), squeeze=False)
     for ax, s in zip(axes[0], sets):
         for kd, style, label in ((False, "o--", "no KD"), (True, "s-", "y/blank KD")):
-            points = [(0.0, teacher["wer"][method][s])] + sorted(
-                (r.get("sparsity", 0.0), r["wer"][method][s])
+            points = [(0.0, table_wers(teacher)[method][s])] + sorted(
+                (r.get("sparsity", 0.0), table_wers(r)[method][s])
                 for r in pruned
-                if r["kd"] == kd and s in r["wer"].get(method, {})
+                if r["kd"] == kd and s in table_wers(r).get(method, {})
             )
             ax.plot([100 * x for x, _ in points], [y for _, y in points], style, label=label)
         ax.set_title(s)
         ax.set_xlabel("sparsity (%)")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(f"WER (%), {method}")
+    seeds = max(len(r.get("wer_by_seed", {})) for r in pruned)
+    mean_of = f", mean of {seeds} seeds" if any("wer_seed_mean" in r for r in pruned) else ""
+    axes[0][0].set_ylabel("WER (%)")
+    fig.suptitle(f"{method}{mean_of}", fontsize=10)
     axes[0][-1].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -488,7 +518,7 @@ def write_markdown(
     for method in METHODS:
         sets: List[str] = []
         for r in rows:
-            for s in r["wer"].get(method, {}):
+            for s in table_wers(r).get(method, {}):
                 if s not in sets:
                     sets.append(s)
         if not sets:
@@ -501,8 +531,8 @@ def write_markdown(
         head += [f"KD rel. {s}" for s in sets]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in rows:
-            w = r["wer"].get(method, {})
-            rel = r.get("rel_change", {}).get(method, {})
+            w = table_wers(r).get(method, {})
+            rel = r.get("rel_change_seed_mean", r.get("rel_change", {})).get(method, {})
             cells = [
                 r["name"],
                 "yes" if r["kd"] else "no",
@@ -514,10 +544,20 @@ def write_markdown(
             cells += [fmt_pct(rel.get(s), signed=True) if rel else "" for s in sets]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    seeded = sorted({len(r["wer_by_seed"]) for r in rows if "wer_seed_mean" in r})
     lines += [
         "KD rel. = (WER with KD - WER without) / WER without, same architecture and "
         "sparsity; negative is better.",
         "",
+    ]
+    if seeded:
+        lines += [
+            f"Models trained with {' or '.join(map(str, seeded))} seeds show the WER averaged "
+            "over their seeds (each seed's: `wer_by_seed` in results.json), and KD rel. is the "
+            "change of those averages; the intervals are in the seed table below.",
+            "",
+        ]
+    lines += [
         "Sparsity is measured on the decoded model (averaged checkpoints with the pruning "
         "masks re-applied) over the prunable weights; non-zero counts the whole model.",
         "",

@@ -5,7 +5,7 @@
 # a small Conformer, each WITHOUT and WITH the y/blank lattice distillation term, and decodes all
 # of them on dev / test-clean / test-other / test-farfield into RESULTS.md + results.json + a plot.
 #
-#   ./run.sh --stage 0 --stop-stage 6            # everything (preset default, ~1 h on 2 cores)
+#   ./run.sh --stage 0 --stop-stage 6            # everything (preset default, 1.5-5 h on 2 cores)
 #   ./run.sh --preset smoke                      # toy sizes, a few minutes (used by the tests)
 #   ./run.sh --preset gpu --world-size 1         # larger corpus and models for a GPU
 #   ./run.sh --stage 8 --stop-stage 8            # KD weight/temperature sweep on dev
