@@ -385,7 +385,22 @@ def deploy_section(exp_root: Path, rows: List[Dict[str, Any]]) -> List[str]:
             )
     if not out:
         return []
-    return ["## Deployment: sherpa-onnx (stage 7, docs/DEPLOY.md)", "", deploy_table(out), ""]
+    notes = (
+        "sparsity: zeros among all the exported weights (embeddings, biases and norms are not "
+        "pruned). same hyps: utterances whose sherpa-onnx hypothesis equals rnnt-kd's `decode`, "
+        "which reads the stored, lilcom-rounded features while sherpa-onnx computes them from "
+        "the audio (`benchmarks/sherpa_agreement.py` decodes with rnnt-kd from the audio too). "
+        ".tar.bz2: the files as shipped. RTF: decoding time / audio duration with one thread "
+        "unless marked (the recipe may run other decodings beside it: `num_jobs`)."
+    )
+    return [
+        "## Deployment: sherpa-onnx (stage 7, docs/DEPLOY.md)",
+        "",
+        deploy_table(out),
+        "",
+        notes,
+        "",
+    ]
 
 
 def fmt_pct(x: Optional[float], signed: bool = False) -> str:
