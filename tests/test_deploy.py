@@ -45,27 +45,30 @@ def test_sizes_and_archives(tmp_path):
     assert "int8" not in size_summary(dense)["onnx_bytes"]  # an incomplete set is left out
 
 
-def test_deploy_table_from_result_files(tmp_path):
-    refs = {"u1": ["A", "B"], "u2": ["C"], "u3": ["D", "E"], "u4": ["F"]}
+REFS = {"u1": ["A", "B"], "u2": ["C"], "u3": ["D", "E"], "u4": ["F"]}
+TORCH_HYPS = {"u1": ["A", "B"], "u2": ["X"], "u3": ["D", "E"], "u4": ["F"]}
 
-    def write(res, suffix, hyps, wer, rtf, threads, **extra):
-        res.mkdir(parents=True, exist_ok=True)
-        store_transcripts(res / f"recogs-test-{suffix}.txt", [(k, refs[k], hyps[k]) for k in refs])
-        data = {"suffix": suffix, "wer": {"test": wer}, "rtf": {"test": rtf}}
-        data.update(num_threads=threads, **extra)
-        path = res / f"wers-{suffix}.json"
-        path.write_text(json.dumps(data))
-        return path
 
-    torch_hyps = {"u1": ["A", "B"], "u2": ["X"], "u3": ["D", "E"], "u4": ["F"]}
-    int8_hyps = dict(torch_hyps, u4=["G"])
-    ref = write(tmp_path / "torch", "epoch-3-avg-1", torch_hyps, 16.67, 0.02, 2)
-    fp32 = write(
-        tmp_path / "onnx", "sherpa-onnx-fp32", torch_hyps, 16.67, 0.006, 1, utterances={"test": 4}
+def _write_results(res, suffix, hyps, wer, rtf, threads, **extra):
+    """A decoding's recogs file and wers json for the test set "test"."""
+    res.mkdir(parents=True, exist_ok=True)
+    store_transcripts(res / f"recogs-test-{suffix}.txt", [(k, REFS[k], hyps[k]) for k in REFS])
+    data = {"suffix": suffix, "wer": {"test": wer}, "rtf": {"test": rtf}}
+    data.update(num_threads=threads, **extra)
+    path = res / f"wers-{suffix}.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _write_model(torch_dir, onnx_dir, export_json):
+    """rnnt-kd's decoding in torch_dir, sherpa-onnx's fp32 and int8 in onnx_dir, the export's
+    json: the files a recipe's stages 6 and 7 leave for one model."""
+    ref = _write_results(torch_dir, "epoch-3-avg-1", TORCH_HYPS, 16.67, 0.02, 2)
+    fp32 = _write_results(
+        onnx_dir, "sherpa-onnx-fp32", TORCH_HYPS, 16.67, 0.006, 1, utterances={"test": 4}
     )
-    int8 = write(tmp_path / "onnx", "sherpa-onnx-int8", int8_hyps, 33.33, 0.004, 1)
-    exp = tmp_path / "export_onnx.json"
-    exp.write_text(
+    int8 = _write_results(onnx_dir, "sherpa-onnx-int8", dict(TORCH_HYPS, u4=["G"]), 33.33, 0.004, 1)
+    export_json.write_text(
         json.dumps(
             {
                 "sparsity": 0.9,
@@ -74,6 +77,12 @@ def test_deploy_table_from_result_files(tmp_path):
             }
         )
     )
+    return ref, fp32, int8
+
+
+def test_deploy_table_from_result_files(tmp_path):
+    exp = tmp_path / "export_onnx.json"
+    ref, fp32, int8 = _write_model(tmp_path / "torch", tmp_path / "onnx", exp)
     (row,) = deploy_rows("sparse90_kd", exp, fp32, int8, ref)
     assert row == DeployRow(
         model="sparse90_kd",
@@ -102,3 +111,27 @@ def test_deploy_table_from_result_files(tmp_path):
         "| 5.05 / 1.75 | 0.64 / 0.50 | 0.0200 (2 thr) / 0.0060 / 0.0040 |"
     )
     assert table[3].count("–") >= 10  # missing inputs are dashes, not errors
+
+
+def test_report_deploy_section_reads_a_recipe_run(tmp_path):
+    """make_report finds stage 6 and 7's files of a model's first seed and explains the table."""
+    from rnnt_kd.bin.make_report import deploy_section
+
+    run = tmp_path / "exp" / "sparse90_kd"
+    (run / "onnx").mkdir(parents=True)
+    method = "modified_beam_search"
+    _write_model(run / method, run / "onnx" / method, run / "onnx" / "export_onnx.json")
+    rows = [
+        {"name": "sparse90_kd", "run_dirs": {"42": "sparse90_kd", "43": "sparse90_kd_seed43"}},
+        {"name": "teacher", "run_dirs": {"42": "teacher"}},  # no stage 7: no row
+    ]
+    lines = deploy_section(tmp_path / "exp", rows)
+    assert lines[0] == "## Deployment: sherpa-onnx (stage 7, docs/DEPLOY.md)"
+    table = lines[2].splitlines()
+    assert len(table) == 3
+    assert table[2].startswith(
+        "| sparse90_kd (modified_beam_search) | test | 90 % | 16.67 / 16.67 / 33.33 | +16.66 "
+        "| 100.0 % / 75.0 % |"
+    )
+    assert lines[4].startswith("sparsity: zeros among all the exported weights")
+    assert deploy_section(tmp_path / "exp", rows[1:]) == []
