@@ -183,9 +183,8 @@ def rel_changes(base: Dict[str, float], kd: Dict[str, float]) -> Dict[str, float
 def seed_rel_change(
     exp_root: Path, row: Dict[str, Any], base: Dict[str, Any], seeds: Sequence[str]
 ) -> Dict[str, Any]:
-    """``{method: {set: {"mean", "per_seed", "wer_base", "wer_kd", ["interval"]}}}``: the KD
-    relative change of each seed (KD run against the baseline run of the same seed), their mean,
-    each system's WER averaged over the seeds, and where
+    """``{method: {set: {"mean", "per_seed", ["interval"]}}}``: the KD relative change of each
+    seed (KD run against the baseline run of the same seed), their mean, and where
     ``rnnt_kd.significance`` has it, the change of the seed-averaged WER with an interval over
     seeds and test utterances (``interval``: rel_change, low, high, p_better, ...)."""
     out: Dict[str, Any] = {}
@@ -203,11 +202,6 @@ def seed_rel_change(
             cell: Dict[str, Any] = {
                 "mean": statistics.fmean(values),
                 "per_seed": dict(zip(seeds, values)),
-                # the WER of each system averaged over the seeds
-                "wer_base": statistics.fmean(
-                    base["wer_by_seed"][s][method][test_set] for s in seeds
-                ),
-                "wer_kd": statistics.fmean(row["wer_by_seed"][s][method][test_set] for s in seeds),
             }
             interval = seed_interval(exp_root, row, base, seeds, method, test_set)
             if interval:
@@ -433,6 +427,7 @@ def export_table(rows: List[Dict[str, Any]]) -> List[str]:
 
 def seeds_table(rows: List[Dict[str, Any]]) -> List[str]:
     """Markdown lines: the KD relative change over seeds (rows trained with several seeds)."""
+    by_name = {r["name"]: r for r in rows}
     rows = [r for r in rows if r.get("rel_change_seeds")]
     if not rows:
         return []
@@ -453,6 +448,7 @@ def seeds_table(rows: List[Dict[str, Any]]) -> List[str]:
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        base_wers = by_name[r["baseline"]]["wer_seed_mean"][method]
         for test_set, c in r["rel_change_seeds"].get(method, {}).items():
             per_seed = ", ".join(f"{k}: {v:+.1f}%" for k, v in c["per_seed"].items())
             ci = c.get("interval")
@@ -464,7 +460,7 @@ def seeds_table(rows: List[Dict[str, Any]]) -> List[str]:
             )
             utt = (ci or {}).get("utterance_interval")
             utt_cell = f"[{utt[0]:+.1f}, {utt[1]:+.1f}]" if utt else ""
-            wers = f"{c['wer_base']:.2f} -> {c['wer_kd']:.2f}"
+            wers = f"{base_wers[test_set]:.2f} -> {r['wer_seed_mean'][method][test_set]:.2f}"
             lines.append(
                 f"| {r['name']} | {test_set} | {wers} | {per_seed} | {c['mean']:+.1f}% | {cell} "
                 f"| {utt_cell} |"
