@@ -28,7 +28,6 @@ from typing import Dict, List
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
-from torch.nn.utils.rnn import pad_sequence  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -36,7 +35,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from rnnt_kd.checkpoint import load_model  # noqa: E402
 from rnnt_kd.data import Tokenizer  # noqa: E402
 from rnnt_kd.data.features import wav_fbank_kaldifeat  # noqa: E402
-from rnnt_kd.search import decode_batch  # noqa: E402
+from rnnt_kd.deploy.table import hypothesis_agreement  # noqa: E402
+from rnnt_kd.search import decode_features  # noqa: E402
 from rnnt_kd.wer import read_transcripts  # noqa: E402
 
 
@@ -66,8 +66,8 @@ def hyps_of(path: str) -> Dict[str, List[str]]:
 
 def same(a: Dict[str, List[str]], b: Dict[str, List[str]]) -> float:
     """Share (%) of the utterances both have whose hypotheses are identical."""
-    common = a.keys() & b.keys()
-    return 100.0 * sum(a[k] == b[k] for k in common) / max(len(common), 1)
+    equal, common = hypothesis_agreement(a, b)
+    return 100.0 * equal / max(common, 1)
 
 
 def summarize(json_dir: str) -> None:
@@ -120,10 +120,7 @@ def main() -> None:
             d = (stored[:n] - f[:n]).abs()
             max_diff = max(max_diff, d.max().item())
             sum_diff, frames = sum_diff + d.sum().item(), frames + n
-        lens = torch.tensor([len(f) for f in feats])
-        padded = pad_sequence(feats, batch_first=True, padding_value=-23.0259)
-        with torch.no_grad():
-            hyps = decode_batch(model, padded, lens, method=args.method, beam=args.beam_size)
+        hyps = decode_features(model, feats, method=args.method, beam=args.beam_size)
         for c, h in zip(batch, hyps):
             from_audio[c.id] = tokenizer.decode(h).split()
     decoded, sherpa = hyps_of(args.decode_recogs), hyps_of(args.sherpa_recogs)

@@ -71,11 +71,10 @@ def transcribe(
     about files with several channels (one message for all) and about each file too short to
     transcribe (its transcript is empty)."""
     import torch
-    from torch.nn.utils.rnn import pad_sequence
 
     from rnnt_kd.data.features import SAMPLE_RATE, channels_warning, load_audio
     from rnnt_kd.data.features import wav_fbank_kaldifeat as fbank
-    from rnnt_kd.search import decode_batch
+    from rnnt_kd.search import decode_features
 
     warn = warn or _warn
     waves, multi = {}, []
@@ -103,9 +102,7 @@ def transcribe(
         return out
     with torch.no_grad():
         feats = fbank([waves[f] for f in usable], device=device)
-        lens = torch.tensor([x.size(0) for x in feats], device=device)
-        padded = pad_sequence(feats, batch_first=True, padding_value=-23.0259)  # log(1e-10)
-        hyps = decode_batch(model, padded, lens, method=method, beam=beam)
+        hyps = decode_features(model, feats, method=method, beam=beam)
     out.update({f: tokenizer.decode(h) for f, h in zip(usable, hyps)})
     return out
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+import math
+from typing import List, Optional, Sequence
 
 import torch
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 
 from rnnt_kd.model.transducer import Transducer
 from rnnt_kd.search.beam_search import beam_search_hypotheses, best_hypothesis, modified_beam_search
@@ -13,6 +15,8 @@ from rnnt_kd.search.greedy import decoder_output, greedy_search
 from rnnt_kd.search.lexicon import WordLexicon
 
 METHODS = ("greedy_search", "modified_beam_search")
+# padding frames of a feature batch: log of the fbank energy floor (1e-10), silence
+FBANK_PAD_VALUE = math.log(1e-10)
 
 
 @torch.no_grad()
@@ -40,12 +44,24 @@ def decode_batch(
     return modified_beam_search(model, encoder_out, encoder_out_lens, beam=beam, lexicon=lexicon)
 
 
+def decode_features(
+    model: Transducer, features: Sequence[Tensor], method: str = "greedy_search", beam: int = 4
+) -> List[List[int]]:
+    """:func:`decode_batch` of unpadded (T_i, F) feature tensors (e.g. computed from audio):
+    padded with :data:`FBANK_PAD_VALUE` into one batch -> token-id lists (input order)."""
+    lens = torch.tensor([f.size(0) for f in features], device=features[0].device)
+    padded = pad_sequence(list(features), batch_first=True, padding_value=FBANK_PAD_VALUE)
+    return decode_batch(model, padded, lens, method=method, beam=beam)
+
+
 __all__ = [
+    "FBANK_PAD_VALUE",
     "METHODS",
     "WordLexicon",
     "beam_search_hypotheses",
     "best_hypothesis",
     "decode_batch",
+    "decode_features",
     "decoder_output",
     "greedy_search",
     "modified_beam_search",
